@@ -1,0 +1,22 @@
+"""augsearch: augmentation policies as data, and a search that finds them for your images.
+
+One op table (:mod:`augsearch.ops`), magnitude conventions for every published method
+(:mod:`augsearch.conventions`), policy objects that work on PIL images and uint8 tensors, and
+policy files that any trainer can load.
+"""
+
+from augsearch.conventions import CONVENTIONS, Convention, get_convention
+from augsearch.errors import AugsearchError, ConfigError, DataError, PolicyError
+from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment, jsd_loss
+from augsearch.mixing import CutMix, Mixup
+from augsearch.ops import OPS
+from augsearch.policy import Applied, Augment, Op, Policy, SubPolicy
+from augsearch.specs import bundled_policies, load_policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS", "OPS", "Applied", "AugMix", "Augment", "AugsearchError", "ConfigError", "Convention",
+    "CutMix", "Cutout", "DataError", "Mixup", "Op", "Policy", "PolicyError", "RandAugment", "SubPolicy",
+    "TrivialAugment", "bundled_policies", "get_convention", "jsd_loss", "load_policy",
+]

@@ -1,0 +1,227 @@
+"""Magnitude conventions: how each published method maps a stored magnitude to an op's parameter.
+
+A convention is only data: a magnitude scale (integer bins or a continuous interval) and, per
+op name, a :class:`Range`. The published policies are meaningful only in their own convention,
+so every policy names one. Facts and sources are in the README's "Conventions" section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from augsearch.errors import PolicyError
+from augsearch.ops import OPS, OpDef, rounded
+
+
+@dataclass(frozen=True)
+class Range:
+    """Linear map from a magnitude fraction ``t`` in [0, 1] to the op's parameter.
+
+    ``value = low + t * (high - low)``; ``relative`` ranges are fractions of the image side
+    (width for X ops and Cutout, height for Y ops); ``rounding`` is applied next; ``signed``
+    ranges are then mirrored around the op's identity value with probability 1/2.
+    """
+
+    low: float
+    high: float
+    signed: bool = False
+    relative: bool = False
+    rounding: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An op as a convention names it (timm, e.g., has three ranges for Posterize)."""
+
+    op: str
+    range: Range | None
+
+    @property
+    def opdef(self) -> OpDef:
+        return OPS[self.op]
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A magnitude scale plus the ranges of the ops it knows."""
+
+    name: str
+    description: str
+    levels: int | None  # integer bins 0..levels-1, or None for a continuous scale
+    max_magnitude: float
+    entries: dict[str, Entry] = field(repr=False)
+
+    def entry(self, name: str) -> Entry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise PolicyError(f"op is not part of the {self.name!r} convention; it knows: "
+                              f"{', '.join(self.entries)}", value=name) from None
+
+    def check_magnitude(self, name: str, magnitude: float | None) -> float | None:
+        """The magnitude, validated for op ``name``; ``None`` for ops without one."""
+        entry = self.entry(name)
+        if entry.range is None:
+            return None
+        if magnitude is None or isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)):
+            raise PolicyError(f"{name} needs a numeric magnitude", value=magnitude)
+        if self.levels is not None and float(magnitude) != int(magnitude):
+            raise PolicyError(f"magnitude must be an integer bin 0..{self.levels - 1} in the {self.name!r} convention",
+                              value=magnitude)
+        if not 0 <= magnitude <= self.max_magnitude:
+            raise PolicyError(f"magnitude outside 0..{self.max_magnitude:g} of the {self.name!r} convention",
+                              value=magnitude)
+        return int(magnitude) if self.levels is not None else float(magnitude)
+
+    def value(self, name: str, magnitude: float | None, *, size: tuple[int, int],
+              negate: bool = False) -> float | None:
+        """The op's physical parameter for ``magnitude`` on an image of ``size`` (width, height)."""
+        entry = self.entry(name)
+        r = entry.range
+        if r is None or magnitude is None:
+            return None
+        t = magnitude / self.max_magnitude
+        v = r.low + t * (r.high - r.low)
+        if r.relative:
+            v *= size[1] if entry.opdef.axis == "y" else size[0]
+        v = rounded(v, r.rounding)
+        if r.signed and negate:
+            v = 2 * entry.opdef.identity - v
+        return entry.opdef.clamp(v)
+
+    def range_text(self, name: str) -> str:
+        """The range as a person reads it, for ``augsearch ops``."""
+        r = self.entry(name).range
+        if r is None:
+            return "-"
+        unit = " x side" if r.relative else ""
+        return f"{'+/-' if r.signed else ''}{r.low:g}..{r.high:g}{unit}"
+
+
+def _make(name: str, description: str, *, levels: int | None, max_magnitude: float,
+          ranges: dict[str, Range | None], aliases: dict[str, str] | None = None) -> Convention:
+    aliases = aliases or {}
+    entries = {key: Entry(aliases.get(key, key), rng) for key, rng in ranges.items()}
+    for key, entry in entries.items():
+        if entry.op not in OPS or (entry.range is None) == OPS[entry.op].has_magnitude:
+            raise RuntimeError(f"convention {name}: bad entry {key}")  # a bug in this table, not user input
+    return Convention(name, description, levels, max_magnitude, entries)
+
+
+def _shared(names: Iterable[str]) -> dict[str, None]:
+    return {n: None for n in names}
+
+
+_GEOM_AA = {
+    "ShearX": Range(0.0, 0.3, signed=True), "ShearY": Range(0.0, 0.3, signed=True),
+    "TranslateX": Range(0.0, 150 / 331, signed=True, relative=True, rounding="trunc"),
+    "TranslateY": Range(0.0, 150 / 331, signed=True, relative=True, rounding="trunc"),
+    "Rotate": Range(0.0, 30.0, signed=True),
+}
+_COLOR_AA = {
+    "Brightness": Range(1.0, 1.9, signed=True), "Color": Range(1.0, 1.9, signed=True),
+    "Contrast": Range(1.0, 1.9, signed=True), "Sharpness": Range(1.0, 1.9, signed=True),
+    "Posterize": Range(8.0, 4.0, rounding="round"), "Solarize": Range(255.0, 0.0),
+}
+_NO_MAGNITUDE = ("AutoContrast", "Equalize", "Invert", "Identity", "FlipLR", "FlipUD")
+
+AUTOAUGMENT = _make(
+    "autoaugment", "AutoAugment (Cubuk et al. 2018) as torchvision implements it: 10 integer bins 0..9",
+    levels=10, max_magnitude=9,
+    ranges={**_GEOM_AA, **_COLOR_AA, **_shared(_NO_MAGNITUDE),
+            "Cutout": Range(0.0, 60 / 331, relative=True, rounding="round"),
+            "SamplePairing": Range(0.0, 0.4)},
+)
+
+FAST_AA = _make(
+    "fast-aa", "Fast AutoAugment (Lim et al. 2019): level in [0, 1], linear inside each op's range, "
+    "geometric ops randomly mirrored",
+    levels=None, max_magnitude=1.0,
+    ranges={"ShearX": Range(-0.3, 0.3, signed=True), "ShearY": Range(-0.3, 0.3, signed=True),
+            "TranslateX": Range(-0.45, 0.45, signed=True, relative=True),
+            "TranslateY": Range(-0.45, 0.45, signed=True, relative=True),
+            "Rotate": Range(-30.0, 30.0, signed=True),
+            "Solarize": Range(0.0, 256.0), "Posterize": Range(4.0, 8.0, rounding="trunc"),
+            "Contrast": Range(0.1, 1.9), "Color": Range(0.1, 1.9), "Brightness": Range(0.1, 1.9),
+            "Sharpness": Range(0.1, 1.9), "Cutout": Range(0.0, 0.2, relative=True),
+            "SamplePairing": Range(0.0, 0.4), **_shared(_NO_MAGNITUDE)},
+)
+
+RANDAUGMENT = _make(
+    "randaugment", "RandAugment (Cubuk et al. 2019) magnitude M on the paper's 0..10 scale "
+    "over the AutoAugment ranges",
+    levels=None, max_magnitude=10.0,
+    ranges={**_GEOM_AA, **_COLOR_AA, **_shared(_NO_MAGNITUDE)},
+)
+
+RANDAUGMENT_31 = _make(
+    "randaugment-31", "RandAugment as torchvision implements it: 31 integer bins 0..30 over the "
+    "AutoAugment ranges",
+    levels=31, max_magnitude=30,
+    ranges={**_GEOM_AA, **_COLOR_AA, **_shared(_NO_MAGNITUDE)},
+)
+
+TRIVIAL_WIDE = _make(
+    "trivial-wide", "TrivialAugment wide (Mueller & Hutter 2021): 31 integer bins 0..30 over wide ranges",
+    levels=31, max_magnitude=30,
+    ranges={"ShearX": Range(0.0, 0.99, signed=True), "ShearY": Range(0.0, 0.99, signed=True),
+            "TranslateX": Range(0.0, 32.0, signed=True, rounding="trunc"),
+            "TranslateY": Range(0.0, 32.0, signed=True, rounding="trunc"),
+            "Rotate": Range(0.0, 135.0, signed=True),
+            "Brightness": Range(1.0, 1.99, signed=True), "Color": Range(1.0, 1.99, signed=True),
+            "Contrast": Range(1.0, 1.99, signed=True), "Sharpness": Range(1.0, 1.99, signed=True),
+            "Posterize": Range(8.0, 2.0, rounding="round"), "Solarize": Range(255.0, 0.0),
+            **_shared(_NO_MAGNITUDE)},
+)
+
+AUGMIX = _make(
+    "augmix", "AugMix (Hendrycks et al. 2020) reference code: severity level on 0..10",
+    levels=None, max_magnitude=10.0,
+    ranges={"Rotate": Range(0.0, 30.0, signed=True, rounding="trunc"),
+            "ShearX": Range(0.0, 0.3, signed=True), "ShearY": Range(0.0, 0.3, signed=True),
+            "TranslateX": Range(0.0, 1 / 3, signed=True, relative=True, rounding="trunc"),
+            "TranslateY": Range(0.0, 1 / 3, signed=True, relative=True, rounding="trunc"),
+            "Solarize": Range(256.0, 0.0, rounding="ceil"), "Posterize": Range(4.0, 0.0, rounding="ceil"),
+            "Contrast": Range(0.1, 1.9), "Color": Range(0.1, 1.9), "Brightness": Range(0.1, 1.9),
+            "Sharpness": Range(0.1, 1.9), **_shared(_NO_MAGNITUDE)},
+)
+
+_TIMM_ENHANCE = {n: Range(0.1, 1.9) for n in ("Color", "Contrast", "Brightness", "Sharpness")}
+_TIMM_INCREASING = {f"{n}Increasing": Range(1.0, 1.9, signed=True)
+                    for n in ("Color", "Contrast", "Brightness", "Sharpness")}
+TIMM = _make(
+    "timm", "timm's auto_augment module: magnitude on 0..10, with its op variants "
+    "(Increasing, Original, Rel)",
+    levels=None, max_magnitude=10.0,
+    ranges={"Rotate": Range(0.0, 30.0, signed=True),
+            "ShearX": Range(0.0, 0.3, signed=True), "ShearY": Range(0.0, 0.3, signed=True),
+            "TranslateX": Range(0.0, 250.0, signed=True), "TranslateY": Range(0.0, 250.0, signed=True),
+            "TranslateXRel": Range(0.0, 0.45, signed=True, relative=True),
+            "TranslateYRel": Range(0.0, 0.45, signed=True, relative=True),
+            "Posterize": Range(0.0, 4.0, rounding="floor"),
+            "PosterizeIncreasing": Range(4.0, 0.0, rounding="ceil"),
+            "PosterizeOriginal": Range(4.0, 8.0, rounding="floor"),
+            "Solarize": Range(0.0, 256.0, rounding="floor"),
+            "SolarizeIncreasing": Range(256.0, 0.0, rounding="ceil"),
+            "SolarizeAdd": Range(0.0, 110.0, rounding="floor"),
+            **_TIMM_ENHANCE, **_TIMM_INCREASING, **_shared(_NO_MAGNITUDE)},
+    aliases={"TranslateXRel": "TranslateX", "TranslateYRel": "TranslateY",
+             "PosterizeIncreasing": "Posterize", "PosterizeOriginal": "Posterize",
+             "SolarizeIncreasing": "Solarize",
+             **{f"{n}Increasing": n for n in ("Color", "Contrast", "Brightness", "Sharpness")}},
+)
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
+    AUTOAUGMENT, FAST_AA, RANDAUGMENT, RANDAUGMENT_31, TRIVIAL_WIDE, AUGMIX, TIMM]}
+
+
+def get_convention(name: str | Convention) -> Convention:
+    """The convention called ``name`` (or ``name`` itself), or a :class:`PolicyError`."""
+    if isinstance(name, Convention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except (KeyError, TypeError):
+        raise PolicyError(f"unknown magnitude convention; known: {', '.join(CONVENTIONS)}",
+                          value=name) from None

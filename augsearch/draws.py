@@ -1,0 +1,47 @@
+"""Random draws for policies, from one explicit stream.
+
+Every random choice a policy makes goes through :class:`Draws`, which reads a
+``torch.Generator`` when one is given and torch's default generator otherwise. The default
+generator is what ``torch.utils.data.DataLoader`` seeds differently in each worker, so
+workers draw different augmentations and ``torch.manual_seed`` makes a run reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+_CHUNK = 256
+
+
+class Draws:
+    """Uniform, integer, normal, Beta and Dirichlet draws from a torch generator, buffered."""
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        self.generator = generator
+        self._buffer: list[float] = []
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
+        if not self._buffer:
+            self._buffer = torch.rand(_CHUNK, generator=self.generator, dtype=torch.float64).tolist()
+        return low + (high - low) * self._buffer.pop()
+
+    def randint(self, n: int) -> int:
+        """An integer in ``0..n-1``."""
+        return min(int(self.uniform() * n), n - 1)
+
+    def normal(self, mean: float, std: float) -> float:
+        u1, u2 = 1.0 - self.uniform(), self.uniform()
+        return mean + std * math.sqrt(-2.0 * math.log(u1)) * math.cos(2 * math.pi * u2)
+
+    def numpy(self) -> np.random.Generator:
+        """A numpy generator seeded from this stream, for Beta and Dirichlet draws."""
+        return np.random.default_rng(int(self.uniform() * 2**53))
+
+    def beta(self, a: float, b: float) -> float:
+        return float(self.numpy().beta(a, b))
+
+    def dirichlet(self, alpha: float, k: int) -> list[float]:
+        return self.numpy().dirichlet([alpha] * k).tolist()

@@ -1,0 +1,383 @@
+"""The op table: every augmentation op, defined once, for every backend.
+
+An op is applied with an explicit *physical* parameter (degrees, pixels, an enhance factor,
+bits, a threshold); how a policy's stored magnitude maps to that parameter is a convention's
+business (:mod:`augsearch.conventions`). Each op has two kernels with the same semantics:
+
+* ``pil(image, value, aux, **settings)`` for one PIL image;
+* ``tensor(images, values, aux, **settings)`` for a uint8 batch ``(N, C, H, W)`` on any
+  device, with one parameter per sample (``values`` and ``aux`` have ``N`` rows).
+
+The settings are ``fill`` (what geometric ops uncover), ``interpolation``, ``cutout_fill``
+and ``pool`` (the batch SamplePairing draws partners from); kernels take what they need.
+
+``aux`` holds two uniform draws in [0, 1) per call for ops that need more randomness than
+their magnitude (the centre of a Cutout square, the partner of SamplePairing).
+Geometric ops share one inverse affine matrix per sample, so both backends sample the same
+source pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+
+from augsearch.errors import PolicyError
+
+Fill = tuple[int, ...]
+Interpolation = Literal["nearest", "bilinear"]
+Aux = tuple[float, float]
+PilKernel = Callable[..., Image.Image]
+TensorKernel = Callable[..., torch.Tensor]
+
+_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+DEFAULT_CUTOUT_FILL: Fill = (125, 123, 114)  # CIFAR-10's mean colour, as Fast AutoAugment fills
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One op: what its parameter means and how each backend applies it."""
+
+    name: str
+    kind: str
+    param: str | None
+    unit: str | None
+    identity: float | None
+    domain: tuple[float, float] | None
+    pil: PilKernel
+    tensor: TensorKernel
+    axis: Literal["x", "y"] | None = None
+
+    @property
+    def has_magnitude(self) -> bool:
+        return self.param is not None
+
+    def clamp(self, value: float) -> float:
+        if self.domain is None:
+            return value
+        return min(max(value, self.domain[0]), self.domain[1])
+
+    def describe(self, value: float | None) -> str:
+        """The physical parameter as a person reads it, e.g. ``Rotate -12.5deg``."""
+        if value is None or self.param is None:
+            return self.name
+        unit = {"deg": "\u00b0", "px": "px", "bits": " bits"}.get(self.unit or "", "")
+        text = f"{value:.0f}" if self.unit in ("bits",) else f"{value:.3g}"
+        return f"{self.name} {text}{unit}"
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def affine_coefficients(name: str, values: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Inverse affine maps (N, 6) in PIL's convention: output (x, y) samples input
+    ``(a x + b y + c, d x + e y + f)``, in continuous pixel coordinates."""
+    v = values.to(torch.float64)
+    one, zero = torch.ones_like(v), torch.zeros_like(v)
+    if name == "ShearX":
+        rows = (one, v, zero, zero, one, zero)
+    elif name == "ShearY":
+        rows = (one, zero, zero, v, one, zero)
+    elif name == "TranslateX":  # content moves right by v pixels
+        rows = (one, zero, -v, zero, one, zero)
+    elif name == "TranslateY":
+        rows = (one, zero, zero, zero, one, -v)
+    elif name == "Rotate":  # counter-clockwise by v degrees about the image centre
+        theta = torch.deg2rad(v)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        cx, cy = width / 2.0, height / 2.0
+        rows = (cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy)
+    else:
+        raise KeyError(name)
+    return torch.stack(rows, dim=-1)
+
+
+def _affine_pil(name: str) -> PilKernel:
+    def kernel(img: Image.Image, value: float, aux: Aux, *, fill: Fill, interpolation: Interpolation,
+               **_) -> Image.Image:
+        coeffs = affine_coefficients(name, torch.tensor([value]), *img.size)[0].tolist()
+        return img.transform(img.size, Image.Transform.AFFINE, tuple(coeffs),
+                             resample=_RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))
+    return kernel
+
+
+def _affine_tensor(name: str) -> TensorKernel:
+    def kernel(images: torch.Tensor, values: torch.Tensor, aux: torch.Tensor, *, fill: Fill,
+               interpolation: Interpolation, **_) -> torch.Tensor:
+        n, c, h, w = images.shape
+        coeffs = affine_coefficients(name, values, w, h).to(images.device)
+        return warp_affine(images, coeffs, fill=fill, interpolation=interpolation)
+    return kernel
+
+
+def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
+                interpolation: Interpolation) -> torch.Tensor:
+    """Apply per-sample inverse affine maps (N, 6) to a uint8 batch, PIL-exact for nearest."""
+    n, c, h, w = images.shape
+    dev = images.device
+    ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64) + 0.5,
+                            torch.arange(w, device=dev, dtype=torch.float64) + 0.5, indexing="ij")
+    a, b, cc, d, e, f = (coeffs[:, i].view(n, 1, 1) for i in range(6))
+    src_x = a * xs + b * ys + cc
+    src_y = d * xs + e * ys + f
+    fill_t = _fill_tensor(fill, c, images)
+    if interpolation == "nearest":
+        ix, iy = torch.floor(src_x).long(), torch.floor(src_y).long()
+        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+        index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
+        out = images.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
+        return torch.where(inside.unsqueeze(1), out, fill_t.view(1, c, 1, 1).to(out.dtype))
+    grid = torch.stack((src_x / w * 2 - 1, src_y / h * 2 - 1), dim=-1).to(torch.float32)
+    src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
+    sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    colour, mask = sampled[:, :c], sampled[:, c:]
+    out = colour + (1 - mask) * fill_t.view(1, c, 1, 1).to(torch.float32)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
+    values = list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
+    return torch.tensor(values, dtype=torch.uint8, device=like.device)
+
+
+def _pil_fill(img: Image.Image, fill: Fill) -> int | tuple[int, ...]:
+    return fill[0] if img.mode in ("L", "I", "F") else tuple(fill[:3])
+
+
+# ----------------------------------------------------------------------------- colour, tensor
+
+def _factor(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.to(device=like.device, dtype=torch.float32).view(-1, 1, 1, 1)
+
+
+def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``image * f + other * (1 - f)``, clamped and truncated to uint8 (PIL's and torchvision's rounding)."""
+    f = _factor(values, image)
+    g = (1.0 - values.to(torch.float64)).to(device=image.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    return (image.to(torch.float32) * f + other * g).clamp_(0, 255).to(torch.uint8)
+
+
+def _gray(images: torch.Tensor) -> torch.Tensor:
+    if images.shape[1] == 1:
+        return images.to(torch.float32)
+    r, g, b = images.to(torch.float32).unbind(1)
+    return (r * 0.2989 + g * 0.587 + b * 0.114).floor_().unsqueeze(1)
+
+
+def _brightness_t(images, values, aux, **_):
+    return (images.to(torch.float32) * _factor(values, images)).clamp_(0, 255).to(torch.uint8)
+
+
+def _color_t(images, values, aux, **_):
+    if images.shape[1] == 1:
+        return images
+    return _blend(images, _gray(images), values)
+
+
+def _contrast_t(images, values, aux, **_):
+    return _blend(images, _gray(images).mean(dim=(1, 2, 3), keepdim=True), values)
+
+
+def _sharpness_t(images, values, aux, **_):
+    n, c, h, w = images.shape
+    if h <= 2 or w <= 2:
+        return images
+    kernel = torch.ones(3, 3, dtype=torch.float32, device=images.device)
+    kernel[1, 1] = 5.0
+    kernel = (kernel / 13.0).expand(c, 1, 3, 3)
+    out = images.to(torch.float32)
+    blurred = F.conv2d(out, kernel, groups=c).round_()
+    inner = out[..., 1:-1, 1:-1]
+    alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    inner.add_((blurred - inner) * alpha)
+    return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _autocontrast_t(images, values, aux, **_):
+    x = images.to(torch.float32)
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    hi = x.amax(dim=(-2, -1), keepdim=True)
+    flat = hi == lo
+    scale = torch.where(flat, torch.ones_like(hi), (hi - lo) / 255.0)
+    lo = torch.where(flat, torch.zeros_like(lo), lo)
+    return ((x - lo) / scale).clamp_(0, 255).to(torch.uint8)
+
+
+def _equalize_t(images, values, aux, **_):
+    n, c, h, w = images.shape
+    flat = images.reshape(n, c, h * w).long()
+    hist = torch.zeros(n, c, 256, dtype=torch.int64, device=images.device)
+    hist.scatter_add_(2, flat, torch.ones_like(flat))
+    cum = hist.cumsum(2)
+    top = flat.amax(dim=2, keepdim=True)
+    step = (h * w - hist.gather(2, top)) // 255
+    lut = (cum[..., :-1] + step // 2) // step.clamp(min=1)
+    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=2)
+    out = lut.gather(2, flat).view(n, c, h, w).to(torch.uint8)
+    return torch.where((step > 0).view(n, c, 1, 1), out, images)
+
+
+def _invert_t(images, values, aux, **_):
+    return 255 - images
+
+
+def _posterize_t(images, values, aux, **_):
+    bits = values.to(device=images.device).long().clamp(0, 8).view(-1, 1, 1, 1)
+    mask = (255 << (8 - bits)) & 255
+    return (images.long() & mask).to(torch.uint8)
+
+
+def _solarize_t(images, values, aux, **_):
+    threshold = values.to(device=images.device, dtype=torch.float64).view(-1, 1, 1, 1)
+    return torch.where(images.to(torch.float64) >= threshold, 255 - images, images)
+
+
+def _solarize_add_t(images, values, aux, **_):
+    add = values.to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
+    added = (images.to(torch.float32) + add).clamp_(0, 255).to(torch.uint8)
+    return torch.where(images < 128, added, images)
+
+
+def _identity_t(images, values, aux, **_):
+    return images
+
+
+def _flip_lr_t(images, values, aux, **_):
+    return images.flip(-1)
+
+
+def _flip_ud_t(images, values, aux, **_):
+    return images.flip(-2)
+
+
+def cutout_boxes(sides: torch.Tensor, aux: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Integer boxes (N, 4) ``x0, y0, x1, y1`` (end exclusive) of squares of the given sides,
+    centred at ``aux * (width, height)`` and clipped at the borders."""
+    half = sides.to(torch.float64) / 2
+    cx, cy = aux[:, 0].to(torch.float64) * width, aux[:, 1].to(torch.float64) * height
+    x0 = torch.floor(cx - half + 0.5).clamp(0, width)
+    x1 = torch.floor(cx + half + 0.5).clamp(0, width)
+    y0 = torch.floor(cy - half + 0.5).clamp(0, height)
+    y1 = torch.floor(cy + half + 0.5).clamp(0, height)
+    return torch.stack((x0, y0, x1, y1), dim=-1).long()
+
+
+def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
+    n, c, h, w = images.shape
+    box = cutout_boxes(values, aux, w, h).to(images.device)
+    xs = torch.arange(w, device=images.device).view(1, 1, w)
+    ys = torch.arange(h, device=images.device).view(1, h, 1)
+    inside = ((xs >= box[:, 0, None, None]) & (xs < box[:, 2, None, None])
+              & (ys >= box[:, 1, None, None]) & (ys < box[:, 3, None, None]))
+    return torch.where(inside.unsqueeze(1), _fill_tensor(cutout_fill, c, images).view(1, c, 1, 1), images)
+
+
+def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, **_):
+    """Blend each image with a partner drawn (by ``aux``) from ``pool``, the whole batch."""
+    pool = images if pool is None else pool
+    if pool.shape[0] < 2:
+        raise PolicyError("SamplePairing blends two images of a batch; it needs a batch of at least 2",
+                          value=pool.shape[0])
+    index = (aux[:, 0].to(torch.float64) * pool.shape[0]).long().clamp(0, pool.shape[0] - 1)
+    partners = pool[index.to(pool.device)].to(torch.float32)
+    return _blend(images, partners, 1.0 - values.to(torch.float64))
+
+
+# ----------------------------------------------------------------------------- colour, PIL
+
+def _enhance_pil(cls) -> PilKernel:
+    def kernel(img, value, aux, **_):
+        return cls(img).enhance(value)
+    return kernel
+
+
+def _posterize_pil(img, value, aux, **_):
+    return ImageOps.posterize(img, int(value))
+
+
+def _solarize_pil(img, value, aux, **_):
+    return ImageOps.solarize(img, value)
+
+
+def _solarize_add_pil(img, value, aux, **_):
+    lut = [min(255, int(i + value)) if i < 128 else i for i in range(256)]
+    return img.point(lut * len(img.getbands()))
+
+
+def _cutout_pil(img, value, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
+    x0, y0, x1, y1 = cutout_boxes(torch.tensor([value]), torch.tensor([aux]), *img.size)[0].tolist()
+    if x1 <= x0 or y1 <= y0:
+        return img
+    out = img.copy()
+    ImageDraw.Draw(out).rectangle((x0, y0, x1 - 1, y1 - 1), fill=_pil_fill(img, cutout_fill))
+    return out
+
+
+def _sample_pairing_pil(img, value, aux, **_):
+    raise PolicyError("SamplePairing blends two images of a batch: apply the policy to a uint8 batch "
+                      "(N, C, H, W) instead of a single image")
+
+
+def _no_param(fn: Callable[[Image.Image], Image.Image]) -> PilKernel:
+    def kernel(img, value, aux, **_):
+        return fn(img)
+    return kernel
+
+
+# ----------------------------------------------------------------------------- the table
+
+def _geometric(name: str, param: str, unit: str, domain: tuple[float, float], axis) -> OpDef:
+    return OpDef(name, "geometric", param, unit, 0.0, domain, _affine_pil(name), _affine_tensor(name), axis)
+
+
+def _enhance(name: str, cls, tensor: TensorKernel, what: str) -> OpDef:
+    return OpDef(name, "color", f"enhance factor ({what})", "factor", 1.0, (0.0, 100.0), _enhance_pil(cls), tensor)
+
+
+_INF = float("inf")
+
+OPS: dict[str, OpDef] = {op.name: op for op in [
+    OpDef("Identity", "identity", None, None, None, None, _no_param(lambda im: im), _identity_t),
+    _geometric("ShearX", "shear factor (tan of the angle)", "factor", (-_INF, _INF), "x"),
+    _geometric("ShearY", "shear factor (tan of the angle)", "factor", (-_INF, _INF), "y"),
+    _geometric("TranslateX", "shift to the right", "px", (-_INF, _INF), "x"),
+    _geometric("TranslateY", "shift downwards", "px", (-_INF, _INF), "y"),
+    _geometric("Rotate", "counter-clockwise angle", "deg", (-_INF, _INF), None),
+    OpDef("AutoContrast", "color", None, None, None, None, _no_param(ImageOps.autocontrast), _autocontrast_t),
+    OpDef("Invert", "color", None, None, None, None, _no_param(ImageOps.invert), _invert_t),
+    OpDef("Equalize", "color", None, None, None, None, _no_param(ImageOps.equalize), _equalize_t),
+    OpDef("Solarize", "color", "threshold (pixels >= it are inverted)", "threshold", 256.0, (0.0, 256.0),
+          _solarize_pil, _solarize_t),
+    OpDef("SolarizeAdd", "color", "added to pixels below 128", "level", 0.0, (0.0, 255.0),
+          _solarize_add_pil, _solarize_add_t),
+    OpDef("Posterize", "color", "bits kept", "bits", 8.0, (0.0, 8.0), _posterize_pil, _posterize_t),
+    _enhance("Contrast", ImageEnhance.Contrast, _contrast_t, "0 is flat grey"),
+    _enhance("Color", ImageEnhance.Color, _color_t, "0 is greyscale"),
+    _enhance("Brightness", ImageEnhance.Brightness, _brightness_t, "0 is black"),
+    _enhance("Sharpness", ImageEnhance.Sharpness, _sharpness_t, "0 is blurred"),
+    OpDef("Cutout", "erasing", "square side", "px", 0.0, (0.0, _INF), _cutout_pil, _cutout_t, "x"),
+    OpDef("SamplePairing", "mixing", "weight of the partner image", "weight", 0.0, (0.0, 1.0),
+          _sample_pairing_pil, _sample_pairing_t),
+    OpDef("FlipLR", "geometric", None, None, None, None, _no_param(ImageOps.mirror), _flip_lr_t),
+    OpDef("FlipUD", "geometric", None, None, None, None, _no_param(ImageOps.flip), _flip_ud_t),
+]}
+
+
+def get_op(name: str) -> OpDef:
+    """The op called ``name``, or a :class:`PolicyError` listing the known ones."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise PolicyError(f"unknown op; known ops: {', '.join(OPS)}", value=name) from None
+
+
+def rounded(value: float, rounding: str | None) -> float:
+    """Round a physical value the way a convention's reference code did."""
+    if rounding is None:
+        return value
+    return float({"round": round, "floor": math.floor, "ceil": math.ceil, "trunc": math.trunc}[rounding](value))

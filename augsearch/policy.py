@@ -1,0 +1,304 @@
+"""Policy objects: AutoAugment-style policies and the base every per-image augmentation shares.
+
+Every augmentation first *draws* a plan (which ops fire, with which parameter) and then
+*applies* it. The plan is what ``trace`` returns and what sample grids annotate; applying the
+same plan on a PIL image and on a tensor gives the same result. A 4-D uint8 tensor is a batch:
+each image gets its own plan, and the batch is applied op by op on its device.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+
+from augsearch.conventions import Convention, get_convention
+from augsearch.draws import Draws
+from augsearch.errors import PolicyError
+from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Fill, Interpolation
+
+FORMAT_VERSION = 1
+INTERPOLATIONS = ("nearest", "bilinear")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op of a sub-policy: fires with ``prob``; ``magnitude`` is in the policy's convention."""
+
+    name: str
+    prob: float = 1.0
+    magnitude: float | None = None
+
+    def __repr__(self) -> str:
+        m = "" if self.magnitude is None else f", {self.magnitude:g}"
+        return f"({self.name}, {self.prob:g}{m})"
+
+
+@dataclass(frozen=True)
+class SubPolicy:
+    """Ops applied in order; each fires independently with its probability."""
+
+    ops: tuple[Op, ...]
+
+    def __repr__(self) -> str:
+        return "[" + ", ".join(map(repr, self.ops)) + "]"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One op that fired: what a grid annotates and what the backends apply."""
+
+    name: str
+    op: str
+    value: float | None
+    aux: tuple[float, float] = (0.0, 0.0)
+
+    def __str__(self) -> str:
+        text = OPS[self.op].describe(self.value)
+        return text if self.name == self.op else f"{self.name}: {text}"
+
+
+Plan = tuple[Applied, ...]
+
+
+# ----------------------------------------------------------------------------- applying plans
+
+def is_batch(image: Any) -> bool:
+    return isinstance(image, torch.Tensor) and image.ndim == 4
+
+
+def check_image(image: Any) -> None:
+    if isinstance(image, Image.Image):
+        return
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"expected a PIL image or a uint8 tensor, got {type(image).__name__}")
+    if image.dtype != torch.uint8 or image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
+        raise TypeError("expected a uint8 tensor (C, H, W) or (N, C, H, W) with 1 or 3 channels, "
+                        f"got {image.dtype} {tuple(image.shape)}")
+
+
+def image_size(image: Image.Image | torch.Tensor) -> tuple[int, int]:
+    """(width, height) of a PIL image or an image tensor."""
+    if isinstance(image, Image.Image):
+        return image.size
+    return int(image.shape[-1]), int(image.shape[-2])
+
+
+def apply_plan(image: Image.Image | torch.Tensor, plan: Plan, *, fill: Fill, interpolation: Interpolation,
+               cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> Image.Image | torch.Tensor:
+    """Apply a plan to one PIL image or one (C, H, W) tensor."""
+    if isinstance(image, Image.Image):
+        for call in plan:
+            image = OPS[call.op].pil(image, call.value, call.aux, fill=fill, interpolation=interpolation,
+                                     cutout_fill=cutout_fill)
+        return image
+    return apply_plans(image.unsqueeze(0), [plan], fill=fill, interpolation=interpolation,
+                       cutout_fill=cutout_fill)[0]
+
+
+def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, interpolation: Interpolation,
+                cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> torch.Tensor:
+    """Apply one plan per image of a uint8 batch: step by step, one kernel call per op."""
+    out = images
+    for step in range(max((len(p) for p in plans), default=0)):
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, plan in enumerate(plans):
+            if step < len(plan):
+                groups[plan[step].op].append(i)
+        out = out.clone() if out is images else out
+        for op, rows in groups.items():
+            calls = [plans[i][step] for i in rows]
+            values = torch.tensor([c.value if c.value is not None else 0.0 for c in calls], dtype=torch.float64)
+            aux = torch.tensor([c.aux for c in calls], dtype=torch.float64)
+            index = torch.tensor(rows, device=out.device)
+            out[index] = OPS[op].tensor(out[index], values, aux, fill=fill, interpolation=interpolation,
+                                        cutout_fill=cutout_fill, pool=out)
+    return out
+
+
+# ----------------------------------------------------------------------------- base class
+
+class Augment:
+    """Base of per-image augmentations: draw a plan, then apply it to PIL images or uint8 tensors."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, *, convention: str | Convention, fill: Sequence[int] | int = 0,
+                 interpolation: Interpolation = "nearest") -> None:
+        self.convention = get_convention(convention)
+        self.fill: Fill = _check_fill(fill)
+        if interpolation not in INTERPOLATIONS:
+            raise PolicyError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}",
+                              place="interpolation", value=interpolation)
+        self.interpolation: Interpolation = interpolation
+
+    # -- what subclasses define
+    def draw(self, size: tuple[int, int], *, generator: torch.Generator | None = None) -> Any:
+        """Draw the random choices for one image of ``size`` (width, height)."""
+        raise NotImplementedError
+
+    def _options(self) -> dict[str, Any]:
+        """The subclass's own settings, in file order."""
+        raise NotImplementedError
+
+    # -- shared behaviour
+    def apply(self, image: Image.Image | torch.Tensor, plan: Any) -> Image.Image | torch.Tensor:
+        return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation)
+
+    def apply_batch(self, images: torch.Tensor, plans: Sequence[Any]) -> torch.Tensor:
+        return apply_plans(images, plans, fill=self.fill, interpolation=self.interpolation)
+
+    def trace(self, image: Image.Image | torch.Tensor, *, generator: torch.Generator | None = None):
+        """Augment ``image`` and return ``(output, plan)``: the plan says what was applied.
+        For a batch the plan is a list, one per image."""
+        check_image(image)
+        size = image_size(image)
+        if is_batch(image):
+            plans = [self.draw(size, generator=generator) for _ in range(image.shape[0])]
+            return self.apply_batch(image, plans), plans
+        plan = self.draw(size, generator=generator)
+        return self.apply(image, plan), plan
+
+    def __call__(self, image: Image.Image | torch.Tensor, *, generator: torch.Generator | None = None):
+        return self.trace(image, generator=generator)[0]
+
+    def to_config(self) -> dict[str, Any]:
+        """The plain-data description that policy files hold."""
+        return {"augsearch": FORMAT_VERSION, "kind": self.kind, "convention": self.convention.name,
+                **self._options(), "fill": list(self.fill), "interpolation": self.interpolation}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the policy as YAML (``.yaml``/``.yml``) or JSON (any other suffix)."""
+        from augsearch.files import dump_text  # noqa: PLC0415  (files imports this module)
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_text(self.to_config(), path))
+        return path
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.to_config() == self.to_config()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_config(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        opts = {**self._options(), "convention": self.convention.name}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in opts.items())})"
+
+    # -- helpers for subclasses
+    def _call(self, name: str, magnitude: float | None, size: tuple[int, int], draws: Draws) -> Applied:
+        entry = self.convention.entry(name)
+        negate = draws.uniform() < 0.5
+        aux = (draws.uniform(), draws.uniform())
+        value = self.convention.value(name, magnitude, size=size, negate=negate)
+        return Applied(name, entry.op, value, aux)
+
+
+def _check_fill(fill: Sequence[int] | int) -> Fill:
+    values = [fill] if isinstance(fill, int) and not isinstance(fill, bool) else fill
+    if (not isinstance(values, (list, tuple)) or len(values) not in (1, 3)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in values)):
+        raise PolicyError("fill must be an integer 0..255 or three of them", place="fill", value=fill)
+    return tuple(values) * (3 if len(values) == 1 else 1)
+
+
+# ----------------------------------------------------------------------------- Policy
+
+class Policy(Augment):
+    """An AutoAugment-style policy: one sub-policy chosen uniformly per image, each op firing
+    with its own probability. Magnitudes are in ``convention`` (AutoAugment's bins by default).
+    ``magnitude_std`` adds timm's Gaussian magnitude noise (``inf``: uniform in 0..m)."""
+
+    kind = "policy"
+
+    def __init__(self, sub_policies: Iterable[SubPolicy | Iterable[Op | Sequence[Any]]], *,
+                 convention: str | Convention = "autoaugment", fill: Sequence[int] | int = 0,
+                 interpolation: Interpolation = "nearest", magnitude_std: float = 0.0,
+                 source: str | None = None) -> None:
+        super().__init__(convention=convention, fill=fill, interpolation=interpolation)
+        self.sub_policies: tuple[SubPolicy, ...] = tuple(
+            self._check_sub_policy(sp, i) for i, sp in enumerate(sub_policies))
+        if not self.sub_policies:
+            raise PolicyError("a policy needs at least one sub-policy", place="sub_policies", value=[])
+        self.magnitude_std = check_magnitude_std(magnitude_std)
+        if source is not None and not isinstance(source, str):
+            raise PolicyError("source must be text", place="source", value=source)
+        self.source = source
+
+    def _check_sub_policy(self, sub: SubPolicy | Iterable[Any], i: int) -> SubPolicy:
+        ops = sub.ops if isinstance(sub, SubPolicy) else sub
+        if isinstance(ops, (str, bytes, Mapping)) or not isinstance(ops, Iterable):
+            raise PolicyError("a sub-policy must be a list of ops", place=f"sub_policies[{i}]", value=ops)
+        checked = tuple(self._check_op(op, f"sub_policies[{i}][{j}]") for j, op in enumerate(ops))
+        if not checked:
+            raise PolicyError("a sub-policy needs at least one op", place=f"sub_policies[{i}]", value=[])
+        return SubPolicy(checked)
+
+    def _check_op(self, op: Op | Sequence[Any], place: str) -> Op:
+        if isinstance(op, Op):
+            name, prob, magnitude = op.name, op.prob, op.magnitude
+        elif isinstance(op, (list, tuple)) and len(op) in (2, 3):
+            name, prob, magnitude = (*op, None) if len(op) == 2 else op
+        else:
+            raise PolicyError("an op must be [name, probability, magnitude]", place=place, value=op)
+        if not isinstance(name, str):
+            raise PolicyError("op name must be text", place=f"{place}.name", value=name)
+        try:
+            self.convention.entry(name)
+        except PolicyError as err:
+            raise err.located(place_prefix=f"{place}.name") from None
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
+            raise PolicyError("probability must be a number in [0, 1]", place=f"{place}.prob", value=prob)
+        try:
+            magnitude = self.convention.check_magnitude(name, magnitude)
+        except PolicyError as err:
+            raise err.located(place_prefix=f"{place}.magnitude") from None
+        return Op(name, float(prob), magnitude)
+
+    def draw(self, size: tuple[int, int], *, generator: torch.Generator | None = None) -> Plan:
+        draws = Draws(generator)
+        sub = self.sub_policies[draws.randint(len(self.sub_policies))]
+        plan = []
+        for op in sub.ops:
+            if draws.uniform() < op.prob:
+                magnitude = noisy_magnitude(op.magnitude, self.magnitude_std, self.convention, draws)
+                plan.append(self._call(op.name, magnitude, size, draws))
+        return tuple(plan)
+
+    def _options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"source": self.source} if self.source else {}
+        if self.magnitude_std:
+            opts["magnitude_std"] = self.magnitude_std
+        opts["sub_policies"] = [[[op.name, op.prob, op.magnitude] for op in sp.ops] for sp in self.sub_policies]
+        return opts
+
+    def __len__(self) -> int:
+        return len(self.sub_policies)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(repr, self.sub_policies[:3]))
+        more = f", ... {len(self) - 3} more" if len(self) > 3 else ""
+        return f"Policy(convention={self.convention.name!r}, {len(self)} sub-policies: [{shown}{more}])"
+
+
+def check_magnitude_std(std: float) -> float:
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0:
+        raise PolicyError("magnitude_std must be a number >= 0 (inf: uniform)", place="magnitude_std", value=std)
+    return float(std)
+
+
+def noisy_magnitude(magnitude: float | None, std: float, convention: Convention, draws: Draws,
+                    upper: float | None = None) -> float | None:
+    """timm's magnitude noise: Gaussian around ``magnitude`` (or uniform in 0..m for ``inf``), clipped."""
+    if magnitude is None or not std:
+        return magnitude
+    m = draws.uniform(0.0, magnitude) if std == float("inf") else draws.normal(magnitude, std)
+    m = min(max(m, 0.0), convention.max_magnitude if upper is None else upper)
+    return round(m) if convention.levels is not None else m
