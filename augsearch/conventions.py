@@ -96,7 +96,7 @@ class Convention:
         if r is None:
             return "-"
         unit = " x side" if r.relative else ""
-        return f"{'+/-' if r.signed else ''}{r.low:g}..{r.high:g}{unit}"
+        return f"{r.low:.3g}..{r.high:.3g}{unit}{' +/-' if r.signed else ''}"
 
 
 def _make(name: str, description: str, *, levels: int | None, max_magnitude: float,

@@ -206,9 +206,9 @@ class Cutout(Augment):
 
     kind = "cutout"
 
-    def __init__(self, size: int = 16, holes: int = 1, *, fill: Sequence[int] | int = DEFAULT_CUTOUT_FILL,
-                 convention: str | Convention = "autoaugment") -> None:
-        super().__init__(convention=convention, fill=fill)
+    def __init__(self, size: int = 16, holes: int = 1, *,
+                 fill: Sequence[int] | int = DEFAULT_CUTOUT_FILL) -> None:
+        super().__init__(convention="autoaugment", fill=fill)
         self.size = _number(size, "size", high=100_000, integer=True)
         self.holes = _number(holes, "holes", low=1, high=1000, integer=True)
 
@@ -225,3 +225,11 @@ class Cutout(Augment):
 
     def _options(self) -> dict[str, Any]:
         return {"size": self.size, "holes": self.holes}
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        del config["convention"], config["interpolation"]
+        return config
+
+    def __repr__(self) -> str:
+        return f"Cutout(size={self.size}, holes={self.holes}, fill={self.fill})"

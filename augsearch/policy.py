@@ -182,6 +182,25 @@ class Augment:
         path.write_text(dump_text(self.to_config(), path))
         return path
 
+    def to_albumentations(self):
+        """An ``albumentations.Compose`` with each op's magnitude pinned (see the README's table)."""
+        from augsearch.export.albumentations import to_albumentations  # noqa: PLC0415
+
+        return to_albumentations(self)
+
+    def to_imgaug(self):
+        """imgaug augmenters (needs the ``augsearch[imgaug]`` extra)."""
+        from augsearch.export.imgaug import to_imgaug  # noqa: PLC0415
+
+        return to_imgaug(self)
+
+    def to_torchvision(self):
+        """A ``torchvision.transforms.v2.Transform`` that applies this policy to images
+        (PIL, tensors and ``tv_tensors.Image``) and passes other inputs through."""
+        from augsearch.export.torchvision import to_torchvision  # noqa: PLC0415
+
+        return to_torchvision(self)
+
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.to_config() == self.to_config()
 

@@ -1,0 +1,1 @@
+"""Exporters: augsearch policies as other libraries\x27 transforms."""
