@@ -21,8 +21,9 @@ from augsearch.errors import AugsearchError, ConfigError, DataError
 def test_digits_train_and_val_are_a_stratified_partition():
     train = load_dataset("digits")
     val = load_dataset("digits", split="val")
-    assert train.images.shape == (1438, 3, 32, 32) and train.images.dtype == torch.uint8
-    assert val.images.shape == (359, 3, 32, 32)
+    assert train.images.shape == (1438, 3, 16, 16) and train.images.dtype == torch.uint8
+    assert val.images.shape == (359, 3, 16, 16)
+    assert load_dataset("digits", image_size=32).images.shape[-1] == 32
     assert train.labels.dtype == torch.int64 and train.classes == [str(c) for c in range(10)]
     assert set(train.labels.tolist()) == set(range(10)) == set(val.labels.tolist())
     total = torch.bincount(train.labels) + torch.bincount(val.labels)

@@ -1,0 +1,237 @@
+"""The search: splits, scoring on D_A only, merge, resume, both engines, and a dataset whose
+right answer is known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import augsearch
+from augsearch.cli import main
+from augsearch.data import ImageSet, load_dataset, stratified_splits
+from augsearch.errors import ConfigError
+from augsearch.search import matching
+from augsearch.search.config import resolve
+from augsearch.search.engines import make_split
+from augsearch.search.matching import merge
+from augsearch.search.run import search
+from augsearch.search.rundir import RunDir
+from augsearch.search.spaces import FAST_AA_OPS
+
+TINY = dict(dataset="digits", subset=300, epochs=2, batch_size=64, folds=2, trials=4, top_n=2, startup_trials=2,
+            num_sub_policies=2, num_ops=2, draws=2, engine="local")
+
+
+def tiny(tmp_path: Path, **changes) -> augsearch.search.RunConfig:
+    return resolve(overrides={**TINY, "out": str(tmp_path / "run"), **changes})
+
+
+def test_splits_are_stratified_and_disjoint():
+    data = load_dataset("digits", subset=500)
+    splits = stratified_splits(data.labels, n_splits=3, train_fraction=0.6, seed=1)
+    for k in range(3):
+        split = make_split(data, splits, k)
+        dm, da = splits[k]
+        assert set(dm.tolist()).isdisjoint(da.tolist()) and len(dm) + len(da) == 500
+        for c in range(10):
+            share = (split.model_data.labels == c).float().mean().item()
+            assert abs(share - (data.labels == c).float().mean().item()) < 0.02
+
+
+def _indexed_digits(n: int) -> ImageSet:
+    """Digits whose top-left pixel row spells each image's index, to see who saw what."""
+    data = load_dataset("digits", subset=n)
+    images = data.images.clone()
+    images[:, 0, 0, 0] = torch.arange(n) % 256
+    images[:, 1, 0, 0] = torch.arange(n) // 256
+    return ImageSet(images, data.labels, data.classes, "indexed")
+
+
+def test_proxy_trains_on_d_m_and_scoring_sees_d_a_only(tmp_path, monkeypatch):
+    data = _indexed_digits(300)
+    cfg = tiny(tmp_path, space="fast-aa")
+    run = RunDir(cfg.out)
+    run.create(cfg)
+    splits = stratified_splits(data.labels, n_splits=2, seed=0)
+    seen: dict[str, set[int]] = {"train": set(), "score": set()}
+
+    def ids(images: torch.Tensor) -> set[int]:
+        return set((images[:, 0, 0, 0].long() + 256 * images[:, 1, 0, 0].long()).tolist())
+
+    real_train, real_score = matching.train_proxy, matching.score_policy
+    monkeypatch.setattr(matching, "train_proxy", lambda m, d, **kw: (seen["train"].update(ids(d.images)),
+                                                                     real_train(m, d, **kw))[1])
+    monkeypatch.setattr(matching, "score_policy", lambda p, m, h, **kw: (seen["score"].update(ids(h.images)),
+                                                                         real_score(p, m, h, **kw))[1])
+    matching.search_split(make_split(data, splits, 0), cfg, run)
+    dm, da = (set(t.tolist()) for t in splits[0])
+    assert seen["train"] == dm
+    assert seen["score"] == da
+    assert len(run.trials()) == cfg.trials
+
+
+def test_merge_keeps_top_n_per_search_and_removes_duplicates():
+    sub = lambda name, p: [[name, p, 0.5]]  # noqa: E731
+    trials = [
+        {"split": 0, "repeat": 0, "trial": 0, "score": 0.9, "error": None, "sub_policies": [sub("Rotate", 0.1)]},
+        {"split": 0, "repeat": 0, "trial": 1, "score": 0.5, "error": None, "sub_policies": [sub("Invert", 0.9)]},
+        {"split": 0, "repeat": 0, "trial": 2, "score": 0.8, "error": None,
+         "sub_policies": [sub("Rotate", 0.1), sub("Color", 0.3)]},
+        {"split": 1, "repeat": 0, "trial": 0, "score": None, "error": "boom", "sub_policies": None},
+        {"split": 1, "repeat": 0, "trial": 1, "score": 0.7, "error": None, "sub_policies": [sub("ShearX", 0.2)]},
+    ]
+    merged = merge(trials, top_n=2)
+    assert merged == [sub("Rotate", 0.1), sub("Color", 0.3), sub("ShearX", 0.2)]
+
+
+def test_local_engine_writes_a_loadable_policy_and_run_files(tmp_path):
+    run = search(tiny(tmp_path), quiet=True, report=False)
+    policy = augsearch.load_policy(run.policy_file)
+    assert isinstance(policy, augsearch.Policy) and policy.convention.name == "fast-aa"
+    assert 1 <= len(policy) <= 2 * 2 * 2  # folds x top_n x sub-policies
+    trials = run.trials()
+    assert len(trials) == 8 and {t["split"] for t in trials} == {0, 1}
+    for t in trials:
+        assert {"params", "sub_policies", "score", "seconds", "error"} <= set(t)
+    summary = json.loads(run.summary_file.read_text())
+    assert summary["trials"] == 8 and summary["final_sub_policies"] == len(policy)
+    config = yaml.safe_load(run.config_file.read_text())
+    assert config["trials"] == 4 and config["engine"] == "local"
+    for k in (0, 1):
+        metrics = json.loads(run.proxy_metrics(k).read_text())
+        assert len(metrics["epochs"]) == 2 and 0 <= metrics["holdout_accuracy"] <= 1
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
+    real = matching.score_policy
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(matching, "score_policy", flaky)
+    run = search(tiny(tmp_path, folds=1, trials=4), quiet=True, report=False)
+    errors = [t for t in run.trials() if t["error"]]
+    assert len(errors) == 1 and "out of memory" in errors[0]["error"] and errors[0]["score"] is None
+    assert json.loads(run.summary_file.read_text())["failed_trials"] == 1
+
+
+def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, trials=5)
+    appended = {"n": 0}
+    real_append = RunDir.append_trial
+
+    def interrupt(self, record):
+        real_append(self, record)
+        appended["n"] += 1
+        if appended["n"] == 7:  # split 0 done, split 1 two trials in
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunDir, "append_trial", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg, quiet=True, report=False)
+    monkeypatch.setattr(RunDir, "append_trial", real_append)
+    assert not (Path(cfg.out) / ".lock").exists()
+    trained = []
+    real_train = matching.train_proxy
+    monkeypatch.setattr(matching, "train_proxy", lambda m, d, **kw: (trained.append(1), real_train(m, d, **kw))[1])
+    run = search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True, report=False)
+    keys = [(t["split"], t["repeat"], t["trial"]) for t in run.trials()]
+    assert len(keys) == len(set(keys)) == 10
+    assert trained == []  # both proxies were saved before the interruption
+    assert run.policy_file.exists()
+
+
+def test_a_directory_in_use_or_finished_is_refused(tmp_path):
+    cfg = tiny(tmp_path, folds=1, trials=2, top_n=1)
+    run = RunDir(cfg.out)
+    with run.locked():
+        with pytest.raises(ConfigError, match="in use"):
+            search(cfg, quiet=True, report=False)
+    search(cfg, quiet=True, report=False)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        search(cfg, quiet=True, report=False)
+
+
+def test_ray_engine_produces_the_same_kind_of_run(tmp_path):
+    pytest.importorskip("ray")
+    run = search(tiny(tmp_path, engine="ray", folds=2, trials=3, top_n=1, cpus_per_trial=1), quiet=True,
+                 report=False)
+    trials = run.trials()
+    assert len(trials) == 6 and {t["split"] for t in trials} == {0, 1}
+    assert isinstance(augsearch.load_policy(run.policy_file), augsearch.Policy)
+
+
+def _write_bright_dark_folder(root: Path, n: int = 120, size: int = 16) -> None:
+    """Class 'dark': a bright square on black; 'bright': a dark square on white. Invert turns
+    one class into the other, so a good search must avoid it."""
+    rng = np.random.default_rng(0)
+    for label, (bg, fg) in {"dark": (20, 235), "bright": (235, 20)}.items():
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((size, size, 3), bg, np.uint8) + rng.integers(0, 12, (size, size, 3), dtype=np.uint8)
+            x, y = rng.integers(2, size - 7, 2)
+            img[y:y + 5, x:x + 5] = fg
+            Image.fromarray(img).save(root / label / f"{i}.png")
+
+
+def test_search_learns_to_avoid_ops_that_destroy_the_labels(tmp_path):
+    _write_bright_dark_folder(tmp_path / "data")
+    cfg = resolve(overrides=dict(dataset=f"folder:{tmp_path / 'data'}", image_size=16, epochs=4, batch_size=32,
+                                 folds=1, trials=40, top_n=5, startup_trials=10, num_sub_policies=1, num_ops=2,
+                                 draws=2, score="loss", engine="local", out=str(tmp_path / "run")))
+    run = search(cfg, quiet=True, report=False)
+    harmful = {"Invert"}  # always swaps the classes (Solarize and Brightness do at some levels only)
+
+    def harm(subs) -> float:
+        slots = [op for sub in subs for op in sub]
+        return sum(op[1] for op in slots if op[0] in harmful) / len(slots)
+
+    trials = run.trials()
+    final = augsearch.load_policy(run.policy_file)
+    final_subs = [[[op.name, op.prob, op.magnitude] for op in sp.ops] for sp in final.sub_policies]
+    random_harm = len(harmful) / len(FAST_AA_OPS) * 0.5  # expected harm of a uniformly random op slot
+    assert harm(final_subs) < 0.4 * random_harm
+    random_scores = [t["score"] for t in trials if t["trial"] < cfg.startup_trials]
+    kept = sorted((t["score"] for t in trials), reverse=True)[:cfg.top_n]
+    assert sum(kept) / len(kept) > sum(random_scores) / len(random_scores)
+
+
+def test_cli_run_with_config_file_and_overrides(tmp_path, capsys):
+    config = tmp_path / "x.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "trials": 99, "folds": 1}))
+    out = tmp_path / "run"
+    assert main(["run", "-c", str(config), "--trials", "3", "--top-n", "1", "--out", str(out), "--quiet",
+                 "--no-report"]) == 0
+    assert capsys.readouterr().out.strip().endswith("policy.yaml")
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["trials"] == 3 and resolved["folds"] == 1 and resolved["subset"] == 300
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "trials must be at least 1"),
+    (["--score", "median"], "score must be"),
+    (["--space", "nope"], "unknown search space"),
+    (["--dataset", "folder:/no/such/dir"], "/no/such/dir"),
+])
+def test_cli_run_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
+    assert main(["run", "--engine", "local", "--out", str(tmp_path / "r"), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_config_file_errors_name_the_file_and_key(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("trials: 5\nepochz: 3\n")
+    assert main(["run", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "epochz" in err
