@@ -235,3 +235,9 @@ def test_config_file_errors_name_the_file_and_key(tmp_path, capsys):
     assert main(["run", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "epochz" in err
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("experiments/*.yaml")), ids=lambda p: p.name)
+def test_experiment_configs_resolve(path):
+    cfg = resolve(file=path)
+    assert cfg.space == "fast-aa" and cfg.out

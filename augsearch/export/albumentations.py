@@ -1,0 +1,269 @@
+"""augsearch policies as albumentations pipelines, every magnitude pinned.
+
+Why: a policy found with augsearch can then run where only albumentations is spoken, and be
+saved with ``A.save`` and loaded without augsearch. Each op becomes albumentations' own
+transform with its physical parameter pinned (a range ``(v, v)``) and ``p`` the op's
+probability; a signed op becomes ``OneOf([+v, -v])``, the un-negated variant first.
+
+What is exact (pixel for pixel on 3-channel uint8 images) and what only approximates augsearch;
+the README's table has the measured agreement:
+
+* exact: Identity, Invert, FlipLR/UD, Posterize, Solarize, Brightness, whole-pixel translations
+  (absolute ranges, and relative ranges that truncate to pixels as albumentations'
+  ``int(fraction * side)`` does, like the AutoAugment conventions), the Cutout family's squares;
+* off by a grey level or two: AutoContrast (albumentations rounds its lookup table, PIL truncates),
+  Contrast and Color (OpenCV's grey vs PIL's);
+* close: Rotate (same centre and sign; OpenCV's nearest sampling breaks a few ties the other way),
+  Sharpness above 1 (PIL's 3x3 kernel exactly, but OpenCV also filters the one-pixel border PIL
+  leaves alone);
+* approximate: Equalize (albumentations' PIL mode counts each bin into its own lookup entry, PIL
+  only the bins below it); Shear, which albumentations pivots about the centre where augsearch
+  pivots about the top-left corner: a translation moves the pivot back, but albumentations
+  truncates it to whole pixels, and it assumes images of height/width ``aspect``; Sharpness below
+  1 (a blend with PIL's smoothing filter), a Gaussian blur of the same variance instead;
+  fractional translations and relative Cutout sides, truncated where augsearch rounds; Cutout
+  squares lie fully inside the image, where augsearch centres them anywhere and clips them.
+
+SolarizeAdd and SamplePairing have no albumentations counterpart; AugMix, mixup and CutMix are no
+per-image pipeline of transforms; magnitude noise cannot be pinned: they raise :class:`PolicyError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations must not call home on import
+
+import albumentations as A  # noqa: E402, N812
+import cv2  # noqa: E402
+from albumentations.core.transforms_interface import BasicTransform  # noqa: E402
+
+from augsearch.conventions import Convention  # noqa: E402
+from augsearch.errors import PolicyError  # noqa: E402
+from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment  # noqa: E402
+from augsearch.mixing import Mixup  # noqa: E402
+from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation  # noqa: E402
+from augsearch.policy import Augment, Policy  # noqa: E402
+
+Transform = BasicTransform | A.BaseCompose
+
+_CV2_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
+_NO_EQUIVALENT = {
+    "SolarizeAdd": "albumentations has no transform that adds a level to dark pixels only",
+    "SamplePairing": "it blends two images of a batch, and albumentations augments one image at a time",
+}
+_SHARPEN_MAX = 14.0  # Sharpen's alpha = (factor - 1) / 13 must stay within [0, 1]
+
+
+def to_albumentations(policy: Augment | Mixup, *, aspect: float = 1.0) -> A.Compose:
+    """An ``A.Compose`` that draws what ``policy`` draws, with every op's magnitude pinned.
+
+    ``aspect`` is the height/width of the images the pipeline will see; only the translation
+    that moves albumentations' shear pivot to augsearch's corner depends on it.
+    """
+    if isinstance(policy, Mixup):
+        raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be exported to "
+                          "albumentations, which augments one image at a time: apply it to batches instead",
+                          value=policy.kind)
+    if isinstance(policy, AugMix):
+        raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
+                          "exported to albumentations, which has no such composition", value=policy.kind)
+    if not isinstance(policy, Augment):
+        raise PolicyError("expected an augsearch policy", value=type(policy).__name__)
+    if isinstance(aspect, bool) or not isinstance(aspect, (int, float)) or not aspect > 0:
+        raise PolicyError("aspect (height / width) must be a number above 0", place="aspect", value=aspect)
+    pins = _Pins(policy.convention, fill=policy.fill, interpolation=policy.interpolation, aspect=float(aspect))
+    if isinstance(policy, Policy):
+        body = _policy(policy, pins)
+    elif isinstance(policy, RandAugment):
+        body = _randaugment(policy, pins)
+    elif isinstance(policy, TrivialAugment):
+        body = _trivialaugment(policy, pins)
+    elif isinstance(policy, Cutout):
+        body = A.CoarseDropout(num_holes_range=(policy.holes, policy.holes),
+                               hole_height_range=(policy.size, policy.size),
+                               hole_width_range=(policy.size, policy.size), fill=_colour(policy.fill), p=1.0)
+    else:
+        raise PolicyError("cannot be exported to albumentations", value=type(policy).__name__)
+    return A.Compose([body], p=1.0)
+
+
+def _policy(policy: Policy, pins: _Pins) -> Transform:
+    """One sub-policy chosen uniformly (``OneOf`` weighs its children by their equal ``p``)."""
+    _no_noise(policy.magnitude_std, policy.kind)
+    subs = [A.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops], p=1.0)
+            for sp in policy.sub_policies]
+    return A.OneOf(subs, p=1.0)
+
+
+def _randaugment(policy: RandAugment, pins: _Pins) -> Transform:
+    """``RandomOrder`` with replacement keeps the draw order, as RandAugment applies its ``n`` ops
+    (``SomeOf`` would sort them into list order)."""
+    _no_noise(policy.magnitude_std, policy.kind)
+    ops = [pins.op(name, policy.m, prob=policy.prob) for name in policy.ops]
+    return A.RandomOrder(ops, n=policy.n, replace=True, p=1.0)
+
+
+def _trivialaugment(policy: TrivialAugment, pins: _Pins) -> Transform:
+    """A uniform op, then a uniform magnitude bin: one pinned transform per bin."""
+    conv = policy.convention
+    if conv.levels is None:
+        raise PolicyError(f"TrivialAugment draws magnitudes from the continuous scale of the {conv.name!r} "
+                          "convention; pinned albumentations transforms can only express a convention with "
+                          "integer bins", value=conv.name)
+    choices = []
+    for name in policy.ops:
+        if conv.entry(name).range is None:
+            choices.append(pins.op(name, None, prob=1.0))
+        else:
+            choices.append(A.OneOf([pins.op(name, m, prob=1.0) for m in range(conv.levels)], p=1.0))
+    return A.OneOf(choices, p=1.0)
+
+
+def _no_noise(std: float, kind: str) -> None:
+    if std:
+        raise PolicyError(f"magnitude noise cannot be pinned: a {kind} with magnitude_std cannot be exported to "
+                          "albumentations", place="magnitude_std", value=std)
+
+
+def _colour(fill: Fill) -> tuple[float, ...]:
+    return tuple(float(v) for v in fill)
+
+
+class _Pins:
+    """Turns ops of one convention into pinned albumentations transforms."""
+
+    def __init__(self, convention: Convention, *, fill: Fill, interpolation: Interpolation, aspect: float) -> None:
+        self.convention = convention
+        self.fill = _colour(fill)
+        self.interpolation = _CV2_INTERPOLATION[interpolation]
+        self.aspect = aspect
+
+    def op(self, name: str, magnitude: float | None, *, prob: float) -> Transform:
+        """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly."""
+        entry = self.convention.entry(name)
+        if entry.op in _NO_EQUIVALENT:
+            raise PolicyError(f"{name} cannot be exported to albumentations: {_NO_EQUIVALENT[entry.op]}", value=name)
+        signed = entry.range is not None and entry.range.signed
+        values = dict.fromkeys(self._value(name, magnitude, negate=s) for s in ((False, True) if signed else (False,)))
+        variants = [self._pinned(entry.op, value, relative) for value, relative in values]
+        if len(variants) == 1:
+            variants[0].p = prob
+            return variants[0]
+        return A.OneOf(variants, p=prob)
+
+    def _value(self, name: str, magnitude: float | None, *, negate: bool) -> tuple[float | None, bool]:
+        """The physical parameter and whether it is a fraction of the image side: relative ranges
+        stay fractions, for albumentations to scale to each image (and truncate to pixels)."""
+        r = self.convention.entry(name).range
+        if r is None or not r.relative:
+            return self.convention.value(name, magnitude, size=(1, 1), negate=negate), False  # size: unused
+        fraction = r.low + magnitude / self.convention.max_magnitude * (r.high - r.low)
+        return (-fraction if r.signed and negate else fraction), True
+
+    def _pinned(self, op: str, value: float | None, relative: bool) -> Transform:
+        match op:
+            case "Identity":
+                return A.NoOp(p=1.0)
+            case "ShearX" | "ShearY":
+                return self._shear(value, "x" if op == "ShearX" else "y")
+            case "TranslateX" | "TranslateY":
+                return self._translate(value, "x" if op == "TranslateX" else "y", relative=relative)
+            case "Rotate":
+                return self._affine(rotate=(value, value))
+            case "FlipLR":
+                return A.HorizontalFlip(p=1.0)
+            case "FlipUD":
+                return A.VerticalFlip(p=1.0)
+            case "AutoContrast":
+                return A.AutoContrast(cutoff=0, method="pil", p=1.0)
+            case "Equalize":
+                return A.Equalize(mode="pil", by_channels=True, p=1.0)
+            case "Invert":
+                return A.InvertImg(p=1.0)
+            case "Solarize":
+                return _solarize(value)
+            case "Posterize":
+                return _posterize(value)
+            case "Brightness":
+                return _jitter(brightness=value)
+            case "Contrast":
+                return _jitter(contrast=value)
+            case "Color":
+                return _jitter(saturation=value)
+            case "Sharpness":
+                return _sharpness(value)
+            case "Cutout":
+                return _cutout(value, relative=relative)
+        raise PolicyError("cannot be exported to albumentations", value=op)
+
+    def _affine(self, **kwargs) -> Transform:
+        return A.Affine(interpolation=self.interpolation, fill=self.fill, border_mode=cv2.BORDER_CONSTANT,
+                        p=1.0, **kwargs)
+
+    def _shear(self, value: float, axis: str) -> Transform:
+        """albumentations shears by an angle (``tan(angle)`` is augsearch's factor) about the centre;
+        moving the result by ``-factor * other side / 2`` pivots it about the top-left corner."""
+        other = "y" if axis == "x" else "x"
+        angle = math.degrees(math.atan(value))
+        shift = -value / 2 * (self.aspect if axis == "x" else 1 / self.aspect)
+        return self._affine(shear={axis: (angle, angle), other: (0.0, 0.0)},
+                            translate_percent={axis: (shift, shift), other: (0.0, 0.0)})
+
+    def _translate(self, value: float, axis: str, *, relative: bool) -> Transform:
+        other = "y" if axis == "x" else "x"
+        if relative:
+            return self._affine(translate_percent={axis: (value, value), other: (0.0, 0.0)})
+        shift = math.ceil(value - 0.5)  # the whole-pixel shift augsearch's nearest sampling makes
+        return self._affine(translate_px={axis: (shift, shift), other: (0, 0)})
+
+
+def _solarize(threshold: float) -> Transform:
+    """augsearch inverts pixels ``>= threshold``; albumentations those ``>= fraction * 255``."""
+    first = math.ceil(threshold)  # the darkest pixel value that is inverted
+    if first > 255:
+        return A.NoOp(p=1.0)
+    fraction = max(first - 0.5, 0.0) / 255
+    return A.Solarize(threshold_range=(fraction, fraction), p=1.0)
+
+
+def _posterize(value: float) -> Transform:
+    bits = int(value)
+    if bits >= 8:
+        return A.NoOp(p=1.0)
+    if bits <= 0:  # keeps no bit: black, which Posterize (1..7 bits) cannot say
+        return _jitter(brightness=0.0)
+    return A.Posterize(num_bits=bits, p=1.0)
+
+
+def _jitter(*, brightness: float = 1.0, contrast: float = 1.0, saturation: float = 1.0) -> Transform:
+    """ColorJitter with one factor pinned: the others are 1 (and hue 0), which it skips."""
+    return A.ColorJitter(brightness=(brightness, brightness), contrast=(contrast, contrast),
+                         saturation=(saturation, saturation), hue=(0.0, 0.0), p=1.0)
+
+
+def _sharpness(factor: float) -> Transform:
+    """PIL blends with the smoothing kernel ``[[1,1,1],[1,5,1],[1,1,1]] / 13``. Above 1 that is
+    Sharpen's kernel with ``alpha = (f - 1) / 13``, ``lightness = 1``; below 1 a Gaussian blur with
+    the blend's variance along each axis, ``(1 - f) * 6 / 13``, stands in for it."""
+    if factor == 1.0:
+        return A.NoOp(p=1.0)
+    if factor > 1.0:
+        if factor > _SHARPEN_MAX:
+            raise PolicyError(f"Sharpness above {_SHARPEN_MAX:g} cannot be exported to albumentations", value=factor)
+        alpha = (factor - 1.0) / 13.0
+        return A.Sharpen(alpha=(alpha, alpha), lightness=(1.0, 1.0), method="kernel", p=1.0)
+    variance = (1.0 - factor) * 6.0 / 13.0
+    weight = variance / (2.0 * (1.0 - variance))  # the 3-tap Gaussian [w, 1, w] / (1 + 2w) of that variance
+    sigma = math.sqrt(-1.0 / (2.0 * math.log(weight)))
+    return A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(sigma, sigma), p=1.0)
+
+
+def _cutout(side: float, *, relative: bool) -> Transform:
+    """Policies fill Cutout with CIFAR-10's mean colour, as augsearch's op does."""
+    if side <= 0:
+        return A.NoOp(p=1.0)
+    sides = (side, side) if relative else (round(side), round(side))
+    return A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=sides, hole_width_range=sides,
+                           fill=_colour(DEFAULT_CUTOUT_FILL), p=1.0)
