@@ -111,7 +111,9 @@ def _json_text(data: object) -> str:
 # ----------------------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
+    import augsearch.search.cli  # noqa: F401, PLC0415  (these modules register their subcommands)
+    import augsearch.viz.cli  # noqa: F401, PLC0415
+
     parser = argparse.ArgumentParser(prog="augsearch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (setup, fn) in COMMANDS.items():
@@ -121,18 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_plugins() -> None:
-    """Import the modules that register the heavier subcommands (search, pictures)."""
-    import importlib
-
-    for module in ("augsearch.search.cli", "augsearch.viz.cli"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module and not module.startswith(str(err.name)):
-                raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -140,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AugsearchError as err:
         print(f"augsearch {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"augsearch {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        detail = f": {err}" if str(err) else ""
+        print(f"augsearch {args.command}: interrupted{detail}", file=sys.stderr)
         return 130

@@ -36,9 +36,15 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, report:
             raise ConfigError(f"{cfg.dataset}: a search needs at least 2 classes, found {len(data.classes)}")
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         todo = _unfinished(run, cfg)
-        with Progress(run, cfg, quiet=quiet):
-            if todo:
-                run_engine(cfg.engine, data, splits, todo, cfg, run)
+        try:
+            with Progress(run, cfg, quiet=quiet):
+                if todo:
+                    run_engine(cfg.engine, data, splits, todo, cfg, run)
+        except KeyboardInterrupt:
+            pass  # the engine stopped early: say how far it got, below
+        if _unfinished(run, cfg):  # Ctrl-C, or Ray Tune stopping its trials on SIGINT
+            raise KeyboardInterrupt(f"{len(run.trials())} of {cfg.folds * cfg.trials * cfg.repeats} trials are "
+                                    f"saved; continue with: augsearch run --resume {run.path}")
         trials = run.trials()
         subs = merge(trials, top_n=cfg.top_n)
         if not subs:
