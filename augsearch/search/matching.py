@@ -98,6 +98,9 @@ def search_split(split: Split, cfg: RunConfig, run: RunDir, *, device: torch.dev
     logging.getLogger("optuna").propagate = False
     space = get_space(cfg.space)
     model = proxy_for(split, cfg, run, device)
+    d_a = split.augment_data
+    split = dataclasses.replace(split, augment_data=ImageSet(d_a.images.to(device), d_a.labels.to(device),
+                                                             d_a.classes, d_a.name))  # D_A stays on the device
     done = [t for t in run.trials() if t["split"] == split.index]
     dists = space.distributions(num_sub_policies=cfg.num_sub_policies, num_ops=cfg.num_ops)
     for repeat in range(cfg.repeats):
