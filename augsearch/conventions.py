@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import torch
+
 from augsearch.errors import PolicyError
 from augsearch.ops import OPS, OpDef, rounded
 
@@ -62,15 +64,17 @@ class Convention:
     def check_magnitude(self, name: str, magnitude: float | None) -> float | None:
         """The magnitude, validated for op ``name``; ``None`` for ops without one."""
         entry = self.entry(name)
-        if entry.range is None:
+        if entry.range is None:  # a number is ignored (timm's policies carry one), anything else is a mistake
+            if magnitude is not None and (isinstance(magnitude, bool) or not isinstance(magnitude, (int, float))):
+                raise PolicyError(f"{name} takes no magnitude: null, or a number that is ignored", value=magnitude)
             return None
         if magnitude is None or isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)):
             raise PolicyError(f"{name} needs a numeric magnitude", value=magnitude)
+        if not 0 <= magnitude <= self.max_magnitude:  # first: int() of nan or inf would raise
+            raise PolicyError(f"magnitude outside 0..{self.max_magnitude:g} of the {self.name!r} convention",
+                              value=magnitude)
         if self.levels is not None and float(magnitude) != int(magnitude):
             raise PolicyError(f"magnitude must be an integer bin 0..{self.levels - 1} in the {self.name!r} convention",
-                              value=magnitude)
-        if not 0 <= magnitude <= self.max_magnitude:
-            raise PolicyError(f"magnitude outside 0..{self.max_magnitude:g} of the {self.name!r} convention",
                               value=magnitude)
         return int(magnitude) if self.levels is not None else float(magnitude)
 
@@ -81,14 +85,34 @@ class Convention:
         r = entry.range
         if r is None or magnitude is None:
             return None
+        side = (size[1] if entry.opdef.axis == "y" else size[0]) if r.relative else 1
+        if self.levels is not None and 0 <= magnitude < self.levels:
+            # torchvision's bins, bit for bit: a float32 linspace of the offset from the identity, negated
+            # before rounding (its int() of 15.999999 px at TrivialAugment's bin 15 is 15, not 16)
+            base = entry.opdef.identity if r.signed else 0.0
+            offset = float(torch.linspace((r.low - base) * side, (r.high - base) * side, self.levels)[int(magnitude)])
+            return entry.opdef.clamp(rounded(base + (-offset if r.signed and negate else offset), r.rounding))
         t = magnitude / self.max_magnitude
-        v = r.low + t * (r.high - r.low)
-        if r.relative:
-            v *= size[1] if entry.opdef.axis == "y" else size[0]
+        v = (r.low + t * (r.high - r.low)) * side
         v = rounded(v, r.rounding)
         if r.signed and negate:
             v = 2 * entry.opdef.identity - v
         return entry.opdef.clamp(v)
+
+    def fraction(self, name: str, magnitude: float | None, *, negate: bool = False) -> float | None:
+        """A relative range's value for ``magnitude`` as a fraction of the image side, neither scaled nor
+        rounded: :meth:`value` before it multiplies in the side (for exporters whose library scales
+        fractions to each image). It stays in float64 on binned scales too, where :meth:`value` takes
+        torchvision's float32 linspace of the range already scaled to the side."""
+        entry = self.entry(name)
+        r = entry.range
+        if r is None or magnitude is None:
+            return None
+        if not r.relative:
+            raise PolicyError(f"{name} has no range relative to the image side in the {self.name!r} convention",
+                              value=name)
+        v = r.low + magnitude / self.max_magnitude * (r.high - r.low)
+        return 2 * entry.opdef.identity - v if r.signed and negate else v
 
     def range_text(self, name: str) -> str:
         """The range as a person reads it, for ``augsearch ops``."""

@@ -76,7 +76,7 @@ def _build(config: Any):
     version = config.get("augsearch")
     if version is None:
         raise PolicyError(f"missing format version; add 'augsearch: {FORMAT_VERSION}'", place="augsearch")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):  # YAML's 'true' equals 1 in Python
         raise PolicyError(f"unknown format version; this augsearch reads version {FORMAT_VERSION}",
                           place="augsearch", value=version)
     kind = config.get("kind", "policy")
@@ -122,7 +122,10 @@ def _line_of(text: str, place: str) -> int | None:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return None
+    if node is None:
+        return None
     for key, index in _PLACE_TOKEN.findall(place):
+        parent = node
         if isinstance(node, yaml.MappingNode) and key:
             node = next((v for k, v in node.value if k.value == key), None)
         elif isinstance(node, yaml.SequenceNode):
@@ -130,6 +133,6 @@ def _line_of(text: str, place: str) -> int | None:
             node = node.value[i] if i is not None and i < len(node.value) else None
         else:
             node = None
-        if node is None:
-            return None
+        if node is None:  # a missing field: the line of what should hold it
+            return parent.start_mark.line + 1
     return node.start_mark.line + 1

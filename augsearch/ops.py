@@ -100,7 +100,7 @@ def affine_coefficients(name: str, values: torch.Tensor, width: int, height: int
 def _affine_pil(name: str) -> PilKernel:
     def kernel(img: Image.Image, value: float, aux: Aux, *, fill: Fill, interpolation: Interpolation,
                **_) -> Image.Image:
-        coeffs = affine_coefficients(name, torch.tensor([value]), *img.size)[0].tolist()
+        coeffs = affine_coefficients(name, torch.tensor([value], dtype=torch.float64), *img.size)[0].tolist()
         return img.transform(img.size, Image.Transform.AFFINE, tuple(coeffs),
                              resample=_RESAMPLE[interpolation], fillcolor=_pil_fill(img, fill))
     return kernel
@@ -117,7 +117,8 @@ def _affine_tensor(name: str) -> TensorKernel:
 
 def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
                 interpolation: Interpolation) -> torch.Tensor:
-    """Apply per-sample inverse affine maps (N, 6) to a uint8 batch, PIL-exact for nearest."""
+    """Apply per-sample inverse affine maps (N, 6) to a uint8 batch; nearest samples the source pixel
+    PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart)."""
     n, c, h, w = images.shape
     dev = images.device
     ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64) + 0.5,
@@ -159,14 +160,14 @@ def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor) -> to
     """``image * f + other * (1 - f)``, clamped and truncated to uint8 (PIL's and torchvision's rounding)."""
     f = _factor(values, image)
     g = (1.0 - values.to(torch.float64)).to(device=image.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    return (image.to(torch.float32) * f + other * g).clamp_(0, 255).to(torch.uint8)
+    return torch.addcmul(image.to(torch.float32) * f, other, g).clamp_(0, 255).to(torch.uint8)  # fused, as torchvision
 
 
 def _gray(images: torch.Tensor) -> torch.Tensor:
     if images.shape[1] == 1:
         return images.to(torch.float32)
     r, g, b = images.to(torch.float32).unbind(1)
-    return (r * 0.2989 + g * 0.587 + b * 0.114).floor_().unsqueeze(1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)  # torchvision's op order
 
 
 def _brightness_t(images, values, aux, **_):
@@ -194,7 +195,7 @@ def _sharpness_t(images, values, aux, **_):
     blurred = F.conv2d(out, kernel, groups=c).round_()
     inner = out[..., 1:-1, 1:-1]
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    inner.add_((blurred - inner) * alpha)
+    inner.addcmul_(blurred - inner, alpha)  # fused multiply-add, as torchvision's add_(alpha=)
     return out.clamp_(0, 255).to(torch.uint8)
 
 
@@ -203,7 +204,7 @@ def _autocontrast_t(images, values, aux, **_):
     lo = x.amin(dim=(-2, -1), keepdim=True)
     hi = x.amax(dim=(-2, -1), keepdim=True)
     flat = hi == lo
-    scale = torch.where(flat, torch.ones_like(hi), (hi - lo) / 255.0)
+    scale = torch.where(flat, torch.ones_like(hi), (hi - lo) * (1.0 / 255.0))  # torchvision's rounding
     lo = torch.where(flat, torch.zeros_like(lo), lo)
     return ((x - lo) / scale).clamp_(0, 255).to(torch.uint8)
 
@@ -297,7 +298,10 @@ def _enhance_pil(cls) -> PilKernel:
 
 
 def _posterize_pil(img, value, aux, **_):
-    return ImageOps.posterize(img, int(value))
+    bits = int(value)
+    if bits < 1:  # Pillow refuses 0 bits; keeping none leaves black, as the tensor kernel does
+        return img.point([0] * 256 * len(img.getbands()))
+    return ImageOps.posterize(img, bits)
 
 
 def _solarize_pil(img, value, aux, **_):
@@ -310,7 +314,8 @@ def _solarize_add_pil(img, value, aux, **_):
 
 
 def _cutout_pil(img, value, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
-    x0, y0, x1, y1 = cutout_boxes(torch.tensor([value]), torch.tensor([aux]), *img.size)[0].tolist()
+    x0, y0, x1, y1 = cutout_boxes(torch.tensor([value], dtype=torch.float64), torch.tensor([aux], dtype=torch.float64),
+                                  *img.size)[0].tolist()
     if x1 <= x0 or y1 <= y0:
         return img
     out = img.copy()

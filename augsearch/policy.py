@@ -131,7 +131,10 @@ class Augment:
 
     def __init__(self, *, convention: str | Convention, fill: Sequence[int] | int = 0,
                  interpolation: Interpolation = "nearest") -> None:
-        self.convention = get_convention(convention)
+        try:
+            self.convention = get_convention(convention)
+        except PolicyError as err:
+            raise err.located(place_prefix="convention") from None
         self.fill: Fill = _check_fill(fill)
         if interpolation not in INTERPOLATIONS:
             raise PolicyError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}",
@@ -304,7 +307,8 @@ class Policy(Augment):
     def __repr__(self) -> str:
         shown = ", ".join(map(repr, self.sub_policies[:3]))
         more = f", ... {len(self) - 3} more" if len(self) > 3 else ""
-        return f"Policy(convention={self.convention.name!r}, {len(self)} sub-policies: [{shown}{more}])"
+        std = f", magnitude_std={self.magnitude_std:g}" if self.magnitude_std else ""
+        return f"Policy(convention={self.convention.name!r}{std}, {len(self)} sub-policies: [{shown}{more}])"
 
 
 def check_magnitude_std(std: float) -> float:

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import math
 import os
-from functools import cache
 
+import export_helpers
 import numpy as np
 import pytest
-import skimage.data
+from export_helpers import SIZE, agreement_rows, assert_agrees_at_each_magnitude_and_sign, astronaut, refusals
 from PIL import Image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A  # noqa: E402, N812
 
-from augsearch import AugMix, CutMix, Cutout, Mixup, Policy, RandAugment, TrivialAugment, load_policy  # noqa: E402
-from augsearch.conventions import get_convention  # noqa: E402
+from augsearch import Cutout, Policy, RandAugment, TrivialAugment, load_policy  # noqa: E402
 from augsearch.errors import PolicyError  # noqa: E402
 from augsearch.export.albumentations import to_albumentations  # noqa: E402
 from augsearch.ops import DEFAULT_CUTOUT_FILL  # noqa: E402
 from augsearch.policy import Applied, apply_plan  # noqa: E402
 
-SIZE = 128
-
-
-@cache
-def astronaut(width: int = SIZE, height: int = SIZE) -> Image.Image:
-    return Image.fromarray(skimage.data.astronaut()).resize((width, height), Image.Resampling.BILINEAR)
 
 
 def one_op(policy: Policy, negate: bool, *, aspect: float = 1.0) -> A.BasicTransform:
@@ -40,59 +33,19 @@ def one_op(policy: Policy, negate: bool, *, aspect: float = 1.0) -> A.BasicTrans
 def agreement(convention: str, name: str, magnitude: float | None, negate: bool, *,
               image: Image.Image | None = None, aspect: float = 1.0) -> tuple[float, float]:
     """Mean absolute difference and % of values within +-8 between augsearch and albumentations."""
-    image = image or astronaut()
-    policy = Policy([[(name, 1.0, magnitude)]], convention=convention)
-    conv = get_convention(convention)
-    value = conv.value(name, magnitude, size=image.size, negate=negate)
-    ours = np.asarray(apply_plan(image, (Applied(name, conv.entry(name).op, value),), fill=policy.fill,
-                                 interpolation=policy.interpolation), dtype=np.int16)
-    theirs = one_op(policy, negate, aspect=aspect)(image=np.asarray(image), force_apply=True)["image"].astype(np.int16)
-    diff = np.abs(ours - theirs)
-    return float(diff.mean()), float((diff <= 8).mean() * 100)
+    def theirs(policy: Policy, image: Image.Image) -> np.ndarray:
+        return one_op(policy, negate, aspect=aspect)(image=np.asarray(image), force_apply=True)["image"]
+    return export_helpers.agreement(convention, name, magnitude, negate, theirs, image=image)
 
 
-# (convention, op, magnitudes, largest mean abs diff, smallest % within +-8), measured on a 128x128
-# astronaut; exact rows allow no difference at all.
-AGREEMENT = [
-    ("autoaugment", "Identity", [None], 0.0, 100.0),
-    ("autoaugment", "Invert", [None], 0.0, 100.0),
-    ("autoaugment", "FlipLR", [None], 0.0, 100.0),
-    ("autoaugment", "FlipUD", [None], 0.0, 100.0),
-    ("autoaugment", "TranslateX", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "TranslateY", [3, 6, 9], 0.0, 100.0),
-    ("trivial-wide", "TranslateX", [10, 20, 30], 0.0, 100.0),
-    ("timm", "TranslateY", [0.4, 1, 2], 0.0, 100.0),
-    ("autoaugment", "Solarize", [0, 3, 6, 9], 0.0, 100.0),
-    ("fast-aa", "Solarize", [0.1, 0.5, 0.77], 0.0, 100.0),
-    ("autoaugment", "Posterize", [0, 4, 9], 0.0, 100.0),
-    ("timm", "Posterize", [0, 5, 10], 0.0, 100.0),
-    ("autoaugment", "Brightness", [3, 6, 9], 0.0, 100.0),
-    ("fast-aa", "Brightness", [0.0, 0.3, 1.0], 0.0, 100.0),
-    ("autoaugment", "Rotate", [3, 6, 9], 0.05, 99.8),
-    ("autoaugment", "AutoContrast", [None], 0.6, 100.0),
-    ("autoaugment", "Contrast", [3, 6, 9], 0.4, 100.0),
-    ("fast-aa", "Contrast", [0.0, 0.3, 1.0], 0.4, 100.0),
-    ("autoaugment", "Color", [3, 6, 9], 0.6, 100.0),
-    ("fast-aa", "Color", [0.0, 0.3, 1.0], 0.6, 100.0),
-    ("autoaugment", "Sharpness", [3, 6, 9], 0.9, 99.0),
-    ("fast-aa", "Sharpness", [0.0, 0.25, 1.0], 0.9, 99.0),
-    ("autoaugment", "Equalize", [None], 4.5, 85.0),
-    ("autoaugment", "ShearX", [3, 6, 9], 12.0, 65.0),
-    ("autoaugment", "ShearY", [3, 6, 9], 10.0, 70.0),
-    ("fast-aa", "TranslateX", [0.2, 0.6, 0.9], 18.0, 50.0),
-]
+AGREEMENT = agreement_rows("albumentations")
 
 
 @pytest.mark.parametrize(("convention", "name", "magnitudes", "max_diff", "min_within"), AGREEMENT,
                          ids=[f"{c}-{n}" for c, n, *_ in AGREEMENT])
 def test_each_op_agrees_with_augsearch_within_its_measured_bound(convention, name, magnitudes, max_diff,
                                                                   min_within):
-    rng = get_convention(convention).entry(name).range
-    signs = (False, True) if rng is not None and rng.signed else (False,)
-    for magnitude in magnitudes:
-        for negate in signs:
-            diff, within = agreement(convention, name, magnitude, negate)
-            assert diff <= max_diff and within >= min_within, (magnitude, negate, diff, within)
+    assert_agrees_at_each_magnitude_and_sign(agreement, convention, name, magnitudes, max_diff, min_within)
 
 
 def test_shear_pivot_correction_follows_the_aspect_ratio():
@@ -168,16 +121,7 @@ def test_trivialaugment_is_a_uniform_op_then_a_uniform_bin():
     assert len(rotate.transforms) == 31 and rotate.transforms[30].transforms[0].rotate == (135.0, 135.0)
 
 
-@pytest.mark.parametrize(("policy", "message"), [
-    (Policy([[("SolarizeAdd", 1.0, 5)]], convention="timm"), "SolarizeAdd cannot be exported to albumentations"),
-    (Policy([[("SamplePairing", 1.0, 5)]]), "SamplePairing cannot be exported to albumentations"),
-    (AugMix(), "AugMix"),
-    (Mixup(num_classes=10), "mixup mixes"),
-    (CutMix(num_classes=10), "cutmix mixes"),
-    (RandAugment(2, 9, magnitude_std=0.5), "magnitude noise cannot be pinned"),
-    (TrivialAugment(convention="timm"), "continuous scale"),
-    ("randaugment-n2-m9", "expected an augsearch policy"),
-], ids=["solarizeadd", "samplepairing", "augmix", "mixup", "cutmix", "noise", "continuous", "not-a-policy"])
+@pytest.mark.parametrize(("policy", "message"), refusals("albumentations"))
 def test_what_cannot_be_exported_raises_a_policy_error(policy, message):
     with pytest.raises(PolicyError, match=message):
         to_albumentations(policy)

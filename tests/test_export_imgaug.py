@@ -3,23 +3,19 @@ is tested and the rest skips; tests/run_imgaug.sh runs the rest in .venv-imgaug 
 
 from __future__ import annotations
 
-from functools import cache
-
+import export_helpers
 import numpy as np
 import pytest
-import skimage.data
+from export_helpers import SIZE, agreement_rows, assert_agrees_at_each_magnitude_and_sign, astronaut, refusals
 from PIL import Image
 
-from augsearch import AugMix, CutMix, Cutout, Mixup, Policy, RandAugment, TrivialAugment, load_policy
-from augsearch.conventions import get_convention
+from augsearch import Cutout, Policy, RandAugment, TrivialAugment, load_policy
 from augsearch.errors import AugsearchError, PolicyError
 from augsearch.export.imgaug import import_imgaug, to_imgaug
 from augsearch.ops import DEFAULT_CUTOUT_FILL
-from augsearch.policy import Applied, apply_plan
 
 NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 needs_imgaug = pytest.mark.skipif(NUMPY_2, reason="imgaug 0.4.0 needs numpy < 2: run tests/run_imgaug.sh")
-SIZE = 128
 
 
 @pytest.mark.skipif(not NUMPY_2, reason="checks the refusal on numpy 2")
@@ -28,11 +24,6 @@ def test_numpy_2_is_refused_with_the_way_out_and_numpy_is_left_alone():
     with pytest.raises(AugsearchError, match=r"needs numpy < 2: pip install 'augsearch\[imgaug\]'"):
         import_imgaug()
     assert dict(vars(np)) == before
-
-
-@cache
-def astronaut() -> Image.Image:
-    return Image.fromarray(skimage.data.astronaut()).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
 
 
 def one_op(policy: Policy, negate: bool):
@@ -46,46 +37,12 @@ def one_op(policy: Policy, negate: bool):
 
 def agreement(convention: str, name: str, magnitude: float | None, negate: bool) -> tuple[float, float]:
     """Mean absolute difference and % of values within +-8 between augsearch and imgaug."""
-    image = astronaut()
-    policy = Policy([[(name, 1.0, magnitude)]], convention=convention)
-    conv = get_convention(convention)
-    value = conv.value(name, magnitude, size=image.size, negate=negate)
-    ours = np.asarray(apply_plan(image, (Applied(name, conv.entry(name).op, value),), fill=policy.fill,
-                                 interpolation=policy.interpolation), dtype=np.int16)
-    theirs = one_op(policy, negate)(image=np.array(image)).astype(np.int16)
-    diff = np.abs(ours - theirs)
-    return float(diff.mean()), float((diff <= 8).mean() * 100)
+    def theirs(policy: Policy, image: Image.Image) -> np.ndarray:
+        return one_op(policy, negate)(image=np.array(image))
+    return export_helpers.agreement(convention, name, magnitude, negate, theirs)
 
 
-# (convention, op, magnitudes, largest mean abs diff, smallest % within +-8), measured on a 128x128
-# astronaut; exact rows allow no difference at all.
-AGREEMENT = [
-    ("autoaugment", "Identity", [None], 0.0, 100.0),
-    ("autoaugment", "Invert", [None], 0.0, 100.0),
-    ("autoaugment", "FlipLR", [None], 0.0, 100.0),
-    ("autoaugment", "FlipUD", [None], 0.0, 100.0),
-    ("autoaugment", "AutoContrast", [None], 0.0, 100.0),
-    ("autoaugment", "Equalize", [None], 0.0, 100.0),
-    ("autoaugment", "ShearX", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "ShearY", [3, 6, 9], 0.0, 100.0),
-    ("trivial-wide", "ShearX", [10, 20, 30], 0.0, 100.0),
-    ("autoaugment", "Rotate", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "TranslateX", [3, 9], 0.0, 100.0),
-    ("trivial-wide", "TranslateY", [10, 20, 30], 0.0, 100.0),
-    ("fast-aa", "TranslateX", [0.2, 0.6, 0.9], 0.0, 100.0),
-    ("timm", "TranslateY", [0.4, 1, 2], 0.0, 100.0),
-    ("autoaugment", "Solarize", [0, 3, 6, 9], 0.0, 100.0),
-    ("fast-aa", "Solarize", [0.1, 0.5, 0.77], 0.0, 100.0),
-    ("autoaugment", "Posterize", [0, 4, 9], 0.0, 100.0),
-    ("timm", "Posterize", [0, 5, 10], 0.0, 100.0),
-    ("autoaugment", "Brightness", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "Contrast", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "Color", [3, 6, 9], 0.0, 100.0),
-    ("autoaugment", "Sharpness", [3, 6, 9], 0.0, 100.0),
-    ("fast-aa", "Sharpness", [0.0, 0.25, 1.0], 0.0, 100.0),
-    # 0.302 x 128 = 38.7 px: augsearch truncates to 38, imgaug shifts by the fraction (39 with nearest)
-    ("autoaugment", "TranslateY", [6], 14.0, 65.0),
-]
+AGREEMENT = agreement_rows("imgaug")
 
 
 @needs_imgaug
@@ -93,12 +50,7 @@ AGREEMENT = [
                          ids=[f"{c}-{n}-{m[0]}" for c, n, m, *_ in AGREEMENT])
 def test_each_op_agrees_with_augsearch_within_its_measured_bound(convention, name, magnitudes, max_diff,
                                                                   min_within):
-    rng = get_convention(convention).entry(name).range
-    signs = (False, True) if rng is not None and rng.signed else (False,)
-    for magnitude in magnitudes:
-        for negate in signs:
-            diff, within = agreement(convention, name, magnitude, negate)
-            assert diff <= max_diff and within >= min_within, (magnitude, negate, diff, within)
+    assert_agrees_at_each_magnitude_and_sign(agreement, convention, name, magnitudes, max_diff, min_within)
 
 
 @needs_imgaug
@@ -165,18 +117,8 @@ def test_bundled_policies_run_on_a_batch():
 
 
 @needs_imgaug
-@pytest.mark.parametrize(("policy", "message"), [
-    (Policy([[("SolarizeAdd", 1.0, 5)]], convention="timm"), "SolarizeAdd cannot be exported to imgaug"),
-    (Policy([[("SamplePairing", 1.0, 5)]]), "SamplePairing cannot be exported to imgaug"),
-    (AugMix(), "AugMix"),
-    (Mixup(num_classes=10), "mixup mixes"),
-    (CutMix(num_classes=10), "cutmix mixes"),
-    (Cutout(16), "side in pixels"),
-    (RandAugment(2, 9, magnitude_std=0.5), "magnitude noise cannot be pinned"),
-    (TrivialAugment(convention="timm"), "continuous scale"),
-    ("randaugment-n2-m9", "expected an augsearch policy"),
-], ids=["solarizeadd", "samplepairing", "augmix", "mixup", "cutmix", "cutout-px", "noise", "continuous",
-        "not-a-policy"])
+@pytest.mark.parametrize(("policy", "message"),
+                         refusals("imgaug", pytest.param(Cutout(16), "side in pixels", id="cutout-px")))
 def test_what_cannot_be_exported_raises_a_policy_error(policy, message):
     with pytest.raises(PolicyError, match=message):
         to_imgaug(policy)

@@ -41,6 +41,7 @@ from albumentations.core.transforms_interface import BasicTransform  # noqa: E40
 
 from augsearch.conventions import Convention  # noqa: E402
 from augsearch.errors import PolicyError  # noqa: E402
+from augsearch.export import op_pins, refuse_noise  # noqa: E402
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment  # noqa: E402
 from augsearch.mixing import Mixup  # noqa: E402
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation  # noqa: E402
@@ -91,7 +92,7 @@ def to_albumentations(policy: Augment | Mixup, *, aspect: float = 1.0) -> A.Comp
 
 def _policy(policy: Policy, pins: _Pins) -> Transform:
     """One sub-policy chosen uniformly (``OneOf`` weighs its children by their equal ``p``)."""
-    _no_noise(policy.magnitude_std, policy.kind)
+    refuse_noise(policy.magnitude_std, policy.kind, "albumentations")
     subs = [A.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops], p=1.0)
             for sp in policy.sub_policies]
     return A.OneOf(subs, p=1.0)
@@ -100,7 +101,7 @@ def _policy(policy: Policy, pins: _Pins) -> Transform:
 def _randaugment(policy: RandAugment, pins: _Pins) -> Transform:
     """``RandomOrder`` with replacement keeps the draw order, as RandAugment applies its ``n`` ops
     (``SomeOf`` would sort them into list order)."""
-    _no_noise(policy.magnitude_std, policy.kind)
+    refuse_noise(policy.magnitude_std, policy.kind, "albumentations")
     ops = [pins.op(name, policy.m, prob=policy.prob) for name in policy.ops]
     return A.RandomOrder(ops, n=policy.n, replace=True, p=1.0)
 
@@ -121,12 +122,6 @@ def _trivialaugment(policy: TrivialAugment, pins: _Pins) -> Transform:
     return A.OneOf(choices, p=1.0)
 
 
-def _no_noise(std: float, kind: str) -> None:
-    if std:
-        raise PolicyError(f"magnitude noise cannot be pinned: a {kind} with magnitude_std cannot be exported to "
-                          "albumentations", place="magnitude_std", value=std)
-
-
 def _colour(fill: Fill) -> tuple[float, ...]:
     return tuple(float(v) for v in fill)
 
@@ -141,26 +136,15 @@ class _Pins:
         self.aspect = aspect
 
     def op(self, name: str, magnitude: float | None, *, prob: float) -> Transform:
-        """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly."""
-        entry = self.convention.entry(name)
-        if entry.op in _NO_EQUIVALENT:
-            raise PolicyError(f"{name} cannot be exported to albumentations: {_NO_EQUIVALENT[entry.op]}", value=name)
-        signed = entry.range is not None and entry.range.signed
-        values = dict.fromkeys(self._value(name, magnitude, negate=s) for s in ((False, True) if signed else (False,)))
-        variants = [self._pinned(entry.op, value, relative) for value, relative in values]
+        """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly;
+        relative ranges stay fractions of the side, for albumentations to scale to each image (and
+        truncate to pixels)."""
+        op, values = op_pins(self.convention, name, magnitude, target="albumentations", refused=_NO_EQUIVALENT)
+        variants = [self._pinned(op, value, relative) for value, relative in values]
         if len(variants) == 1:
             variants[0].p = prob
             return variants[0]
         return A.OneOf(variants, p=prob)
-
-    def _value(self, name: str, magnitude: float | None, *, negate: bool) -> tuple[float | None, bool]:
-        """The physical parameter and whether it is a fraction of the image side: relative ranges
-        stay fractions, for albumentations to scale to each image (and truncate to pixels)."""
-        r = self.convention.entry(name).range
-        if r is None or not r.relative:
-            return self.convention.value(name, magnitude, size=(1, 1), negate=negate), False  # size: unused
-        fraction = r.low + magnitude / self.convention.max_magnitude * (r.high - r.low)
-        return (-fraction if r.signed and negate else fraction), True
 
     def _pinned(self, op: str, value: float | None, relative: bool) -> Transform:
         match op:

@@ -22,6 +22,7 @@ import numpy as np
 
 from augsearch.conventions import Convention
 from augsearch.errors import AugsearchError, PolicyError
+from augsearch.export import op_pins, refuse_noise
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment
 from augsearch.mixing import Mixup
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill
@@ -64,13 +65,13 @@ def to_imgaug(policy: Augment | Mixup) -> Any:
     iaa = import_imgaug()
     pins = _Pins(iaa, policy.convention, fill=policy.fill)
     if isinstance(policy, Policy):
-        _no_noise(policy.magnitude_std, policy.kind)
+        refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
         return iaa.OneOf([iaa.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops])
                           for sp in policy.sub_policies])
     if isinstance(policy, RandAugment):
         # n independent uniform choices in a row: with replacement and in draw order, as RandAugment
         # draws (iaa.SomeOf would choose without replacement)
-        _no_noise(policy.magnitude_std, policy.kind)
+        refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
         return iaa.Sequential([iaa.OneOf([pins.op(name, policy.m, prob=policy.prob) for name in policy.ops])
                                for _ in range(policy.n)])
     if isinstance(policy, TrivialAugment):
@@ -90,12 +91,6 @@ def _bins(pins: _Pins, name: str) -> Any:
     return pins.iaa.OneOf([pins.op(name, m, prob=1.0) for m in range(conv.levels)])
 
 
-def _no_noise(std: float, kind: str) -> None:
-    if std:
-        raise PolicyError(f"magnitude noise cannot be pinned: a {kind} with magnitude_std cannot be exported to "
-                          "imgaug", place="magnitude_std", value=std)
-
-
 class _Pins:
     """Turns ops of one convention into pinned imgaug augmenters."""
 
@@ -108,24 +103,12 @@ class _Pins:
         self.convention = convention
 
     def op(self, name: str, magnitude: float | None, *, prob: float) -> Any:
-        """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly."""
-        entry = self.convention.entry(name)
-        if entry.op in _NO_EQUIVALENT:
-            raise PolicyError(f"{name} cannot be exported to imgaug: {_NO_EQUIVALENT[entry.op]}", value=name)
-        signed = entry.range is not None and entry.range.signed
-        values = dict.fromkeys(self._value(name, magnitude, negate=s) for s in ((False, True) if signed else (False,)))
-        variants = [self._pinned(entry.op, value, relative) for value, relative in values]
+        """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly;
+        relative ranges stay fractions of the side, for imgaug to scale to each image."""
+        op, values = op_pins(self.convention, name, magnitude, target="imgaug", refused=_NO_EQUIVALENT)
+        variants = [self._pinned(op, value, relative) for value, relative in values]
         chosen = variants[0] if len(variants) == 1 else self.iaa.OneOf(variants)
         return self.iaa.Sometimes(prob, chosen)
-
-    def _value(self, name: str, magnitude: float | None, *, negate: bool) -> tuple[float | None, bool]:
-        """The physical parameter and whether it is a fraction of the image side (imgaug scales
-        fractions to each image)."""
-        r = self.convention.entry(name).range
-        if r is None or not r.relative:
-            return self.convention.value(name, magnitude, size=(1, 1), negate=negate), False  # size: unused
-        fraction = r.low + magnitude / self.convention.max_magnitude * (r.high - r.low)
-        return (-fraction if r.signed and negate else fraction), True
 
     def _pinned(self, op: str, value: float | None, relative: bool) -> Any:
         iaa = self.iaa
