@@ -7,4 +7,4 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 .venv/bin/python -m pytest "$@"
-bash tests/run_imgaug.sh -q
+bash tests/run_imgaug.sh
