@@ -72,7 +72,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", help="a policy file, a bundled name or a spec")
-    p.add_argument("--to", required=True, choices=("albumentations", "imgaug", "yaml", "json"))
+    p.add_argument("--to", required=True, choices=("albumentations", "yaml", "json"))
     p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
 
 
@@ -85,14 +85,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if args.to in ("yaml", "json"):
         text = dump_text(policy.to_config(), f"x.{args.to}")
-    elif args.to == "albumentations":
+    else:
         import albumentations as A  # noqa: N812
 
         from augsearch.export.albumentations import to_albumentations
 
         text = _json_text(A.to_dict(to_albumentations(policy)))
-    else:
-        raise AugsearchError("imgaug augmenters cannot be written to a file; call policy.to_imgaug() in Python")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)

@@ -241,3 +241,12 @@ def test_config_file_errors_name_the_file_and_key(tmp_path, capsys):
 def test_experiment_configs_resolve(path):
     cfg = resolve(file=path)
     assert cfg.space == "fast-aa" and cfg.out
+
+
+def test_a_dataset_that_fails_to_load_leaves_the_out_directory_reusable(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "--engine", "local", "--out", str(out), "--quiet", "--no-report", "--trials", "2", "--top-n", "1",
+            "--folds", "1", "--epochs", "1", "--subset", "100"]
+    assert main([*args, "--dataset", f"folder:{tmp_path / 'missing'}"]) == 2
+    assert not (out / "config.yaml").exists()
+    assert main([*args, "--dataset", "digits"]) == 0

@@ -27,13 +27,13 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, report:
     with run.locked():
         if resume:
             cfg = run.load_config()
-        else:
-            run.create(cfg)
         start = time.perf_counter()
         data = load_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size, subset=cfg.subset,
                             seed=cfg.seed, skip_bad=cfg.skip_bad)
         if len(data.classes) < 2:
             raise ConfigError(f"{cfg.dataset}: a search needs at least 2 classes, found {len(data.classes)}")
+        if not resume:
+            run.create(cfg)  # only once the data loads, so a fixed command can reuse the same --out
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         todo = _unfinished(run, cfg)
         try:
