@@ -65,6 +65,11 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name)
 
 
+def default_image_size(name: str) -> int:
+    """The side ``load_dataset(name)`` gives when no ``image_size`` is asked for."""
+    return DIGITS_IMAGE_SIZE if name == "digits" else DEFAULT_IMAGE_SIZE
+
+
 def load_dataset(
     name: str,
     *,
@@ -103,11 +108,11 @@ def load_dataset(
             raise DataError("folder: needs a path, as in folder:data/train")
         data = _load_folder(
             Path(name[len("folder:"):]).expanduser(),
-            image_size=image_size or DEFAULT_IMAGE_SIZE,
+            image_size=image_size or default_image_size(name),
             skip_bad=skip_bad,
         )
     elif name == "digits":
-        data = _load_digits(image_size=image_size or DIGITS_IMAGE_SIZE, split=split)
+        data = _load_digits(image_size=image_size or default_image_size(name), split=split)
     elif name in _TORCHVISION:
         data = _load_torchvision(name, root=Path(data_root), split=split)
         if image_size is not None and image_size != data.images.shape[-1]:

@@ -15,7 +15,7 @@ from PIL import Image
 import augsearch
 from augsearch.cli import main
 from augsearch.data import ImageSet, load_dataset, stratified_splits
-from augsearch.errors import ConfigError
+from augsearch.errors import AugsearchError, ConfigError
 from augsearch.search import matching
 from augsearch.search.config import resolve
 from augsearch.search.engines import make_split
@@ -125,6 +125,23 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatc
     assert json.loads(run.summary_file.read_text())["failed_trials"] == 1
 
 
+def test_a_nan_score_is_a_failed_trial_and_the_run_resumes(tmp_path, monkeypatch):
+    real = matching.score_policy
+
+    def nan_once(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return result | {"score": float("nan")} if kwargs["seed"] == nan_seed else result
+
+    nan_seed = matching._seed(0, 0, 0, 1)
+    monkeypatch.setattr(matching, "score_policy", nan_once)
+    cfg = tiny(tmp_path, folds=1, trials=3, top_n=1)
+    run = search(cfg, quiet=True, report=False)
+    bad = [t for t in run.trials() if t["trial"] == 1]
+    assert len(bad) == 1 and bad[0]["score"] is None and "nan" in bad[0]["error"]
+    run.proxy_weights(0).unlink()  # the resumed search replays every trial into a new study
+    search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True, report=False)
+
+
 def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
     cfg = tiny(tmp_path, trials=5)
     appended = {"n": 0}
@@ -140,7 +157,8 @@ def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         search(cfg, quiet=True, report=False)
     monkeypatch.setattr(RunDir, "append_trial", real_append)
-    assert not (Path(cfg.out) / ".lock").exists()
+    with RunDir(cfg.out).locked():  # the interrupted run let go of its directory
+        pass
     trained = []
     real_train = matching.train_proxy
     monkeypatch.setattr(matching, "train_proxy", lambda m, d, **kw: (trained.append(1), real_train(m, d, **kw))[1])
@@ -169,6 +187,13 @@ def test_ray_engine_produces_the_same_kind_of_run(tmp_path):
     trials = run.trials()
     assert len(trials) == 6 and {t["split"] for t in trials} == {0, 1}
     assert isinstance(augsearch.load_policy(run.policy_file), augsearch.Policy)
+
+
+def test_ray_engine_refuses_resources_the_machine_lacks(tmp_path):
+    pytest.importorskip("ray")
+    with pytest.raises(AugsearchError, match="cpus-per-trial"):
+        search(tiny(tmp_path, engine="ray", folds=1, trials=2, top_n=1, cpus_per_trial=4096), quiet=True,
+               report=False)
 
 
 def _write_bright_dark_folder(root: Path, n: int = 120, size: int = 16) -> None:
@@ -250,3 +275,23 @@ def test_a_dataset_that_fails_to_load_leaves_the_out_directory_reusable(tmp_path
     assert main([*args, "--dataset", f"folder:{tmp_path / 'missing'}"]) == 2
     assert not (out / "config.yaml").exists()
     assert main([*args, "--dataset", "digits"]) == 0
+
+
+def test_resume_of_a_directory_without_a_run_is_refused_without_creating_it(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["run", "--resume", str(missing)]) == 2
+    assert "not a run directory" in capsys.readouterr().err and not missing.exists()
+
+
+def test_the_lock_is_held_against_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    run = RunDir(tmp_path / "run")
+    with run.locked():
+        probe = ("from augsearch.search.rundir import RunDir\n"
+                 f"with RunDir({str(run.path)!r}).locked(): pass\n")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode != 0 and "in use by another augsearch run" in done.stderr
+    with run.locked():  # released again
+        pass

@@ -100,6 +100,7 @@ def test_report_tables_hold_the_run(report):
     assert "1h 02m 05s" in text and "device-hours" in text and "1.0300" in text
     assert "Rotate p=0.70 m=0.80 (-18° / 18°)" in text  # level and both signs of the physical value
     assert "Equalize p=0.40" in text and "out of memory" not in text
+    assert "Cutout p=0.50 m=0.30 (0.96px)" in text  # on digits' own 16 px images, not 32 px
     assert "did not load" not in text  # digits loads, so the samples are the run's own data
 
 

@@ -72,6 +72,13 @@ def run_ray(data: ImageSet, splits: SplitIndices, todo: Sequence[int], cfg: RunC
                  configure_logging=True, _temp_dir=RAY_TEMP_DIR,
                  object_store_memory=max(200 * 2**20, 3 * data.images.numel()))
     try:
+        if not cfg.address:  # Tune waits silently forever for resources a fixed cluster lacks
+            have = ray.cluster_resources()
+            for option, key, need in (("--cpus-per-trial", "CPU", cfg.cpus_per_trial),
+                                       ("--gpus-per-trial", "GPU", gpus)):
+                if need > have.get(key, 0):
+                    raise AugsearchError(f"a split task asks for {need:g} {key}s but this machine has "
+                                         f"{have.get(key, 0):g}; lower {option}")
         trainable = tune.with_resources(
             tune.with_parameters(_ray_task, data=data, splits=list(splits), cfg=cfg, run_path=str(run.path.resolve())),
             {"cpu": cfg.cpus_per_trial, "gpu": gpus})
@@ -84,7 +91,8 @@ def run_ray(data: ImageSet, splits: SplitIndices, todo: Sequence[int], cfg: RunC
         results = tuner.fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:
-            raise AugsearchError(f"a split task failed on Ray: {str(errors[0]).strip().splitlines()[-1]}")
+            lines = str(errors[0]).strip().splitlines() or [type(errors[0]).__name__]
+            raise AugsearchError(f"a split task failed on Ray: {lines[-1]}")
     finally:
         ray.shutdown()
 

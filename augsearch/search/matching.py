@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 import traceback
 import zlib
@@ -133,6 +134,8 @@ def _evaluate_trial(trial: optuna.Trial, split: Split, repeat: int, number: int,
         record |= {"params": trial.params, "sub_policies": subs}
         result = score_policy(space.policy(subs), model, split.augment_data, draws=cfg.draws, rule=cfg.score,
                               seed=_seed(cfg.seed, split.index, repeat, number), device=device)
+        if not math.isfinite(result["score"]):  # optuna refuses NaN, and JSON has no infinities
+            raise AugsearchError(f"the candidate's score is {result['score']} (mean loss {result['loss']})")
         record |= result | {"error": None}
     except (AugsearchError, RuntimeError, ValueError) as err:  # a failing trial is recorded, the search goes on
         record |= {"params": trial.params, "score": None, "error": _one_line(err)}
@@ -155,7 +158,7 @@ def _seed(*parts: int) -> int:
 
 def merge(trials: list[dict[str, Any]], *, top_n: int) -> list[list[list[Any]]]:
     """The final policy's sub-policies: the best ``top_n`` candidates of every (split, repeat)
-    search, merged in score order, exact duplicates removed."""
+    search, in (split, repeat) order and by score within each, exact duplicates removed."""
     groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for t in trials:
         if t.get("error") is None and t.get("score") is not None:

@@ -24,6 +24,8 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, report:
     """Run (or continue) the search ``cfg`` describes; returns the finished run directory."""
     run = RunDir(cfg.out)
     get_space(cfg.space)
+    if resume:
+        run.load_config()  # refuse a directory that holds no run before locking (and creating) it
     with run.locked():
         if resume:
             cfg = run.load_config()

@@ -3,11 +3,12 @@ completes, so ``--resume`` and the report read the directory and nothing else.
 
 Layout: ``config.yaml``, ``trials.jsonl`` (one line per evaluated candidate),
 ``proxies/split{k}.json`` and ``.pt`` (training metrics and weights), ``policy.yaml``,
-``summary.json``, and ``.lock`` while a process works in it.
+``summary.json``, and ``.lock``, which a working process holds (``flock``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -56,27 +57,24 @@ class RunDir:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the directory for this process; a second live run into it is refused."""
+        """Hold the directory for this process; a second live run into it is refused. The kernel
+        releases the lock when the process dies, so a crashed run leaves nothing to clean up."""
         self.path.mkdir(parents=True, exist_ok=True)
-        owner = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
+        with open(self.lock_file, "a+") as handle:
             try:
-                fd = os.open(self.lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                break
-            except FileExistsError:
-                holder = self.lock_file.read_text().strip()
-                if _alive(holder):
-                    raise ConfigError(f"{self.path} is in use by another augsearch run ({holder}); "
-                                      "wait for it or choose another --out") from None
-                self.lock_file.unlink(missing_ok=True)  # left by a run that died
-        else:
-            raise ConfigError(f"cannot lock {self.path}")
-        os.write(fd, owner.encode())
-        os.close(fd)
-        try:
-            yield
-        finally:
-            self.lock_file.unlink(missing_ok=True)
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                raise ConfigError(f"{self.path} is in use by another augsearch run ({handle.read().strip()}); "
+                                  "wait for it or choose another --out") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- records
     def append_trial(self, record: dict[str, Any]) -> None:
@@ -106,15 +104,3 @@ class RunDir:
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
 
-
-def _alive(holder: str) -> bool:
-    host, _, pid = holder.rpartition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's lock: trust it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,7 +22,7 @@ import yaml
 from PIL import Image
 
 from augsearch.conventions import Convention
-from augsearch.data import DEFAULT_IMAGE_SIZE, load_dataset
+from augsearch.data import default_image_size, load_dataset
 from augsearch.errors import AugsearchError
 from augsearch.ops import OPS
 from augsearch.policy import Policy
@@ -289,7 +289,7 @@ def _table(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], *, cls: 
 
 
 def _sub_policies(subs: Sequence[Sequence[Sequence[Any]]], run: Run) -> str:
-    size = run.config.get("image_size") or DEFAULT_IMAGE_SIZE
+    size = run.config.get("image_size") or default_image_size(str(run.config.get("dataset")))
     return "<br>".join(html.escape(" > ".join(op_text(op, run.policy.convention, size=size) for op in sp))
                        for sp in subs)
 
