@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from augsearch.errors import ConfigError, DataError
+from augsearch.errors import ConfigError, DataError, first_line
 
 DATASET_NAMES = ("digits", "cifar10", "cifar100", "svhn", "folder:PATH")
 DEFAULT_IMAGE_SIZE = 32
@@ -284,7 +284,7 @@ def _load_folder(root: Path, *, image_size: int, skip_bad: bool) -> ImageSet:
     if bad and not skip_bad:
         path, exc = bad[0]
         raise DataError(
-            f"cannot read image {path} ({_one_line(exc)}); fix or remove it, "
+            f"cannot read image {path} ({first_line(exc)}); fix or remove it, "
             "or skip unreadable files with skip_bad"
         )
     if bad:
@@ -299,11 +299,6 @@ def _load_folder(root: Path, *, image_size: int, skip_bad: bool) -> ImageSet:
             raise DataError(f"class folder {class_dir} has no readable images")
     images = torch.from_numpy(np.stack([results[i] for i in keep]))
     return ImageSet(images, label_tensor, [d.name for d in class_dirs], f"folder:{root}")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def _read_image(path: Path, size: int) -> np.ndarray | Exception:

@@ -47,3 +47,9 @@ class DataError(AugsearchError):
 
 class ConfigError(AugsearchError, ValueError):
     """A run configuration or option is invalid."""
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when it has none), for one-line reports."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

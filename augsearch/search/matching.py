@@ -23,7 +23,7 @@ import optuna
 import torch
 
 from augsearch.data import ImageSet
-from augsearch.errors import AugsearchError
+from augsearch.errors import AugsearchError, first_line
 from augsearch.models import build_model
 from augsearch.policy import Augment
 from augsearch.search.config import RunConfig
@@ -85,7 +85,8 @@ def proxy_for(split: Split, cfg: RunConfig, run: RunDir, device: torch.device) -
     run.write_json(run.proxy_metrics(split.index), {
         "split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
         "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
-        "seconds": time.perf_counter() - start, "device": str(device)})
+        "seconds": time.perf_counter() - start,
+        "device": f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"})
     tmp = weights.with_suffix(".pt.tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(weights)
@@ -138,17 +139,12 @@ def _evaluate_trial(trial: optuna.Trial, split: Split, repeat: int, number: int,
             raise AugsearchError(f"the candidate's score is {result['score']} (mean loss {result['loss']})")
         record |= result | {"error": None}
     except (AugsearchError, RuntimeError, ValueError) as err:  # a failing trial is recorded, the search goes on
-        record |= {"params": trial.params, "score": None, "error": _one_line(err)}
+        record |= {"params": trial.params, "score": None, "error": f"{type(err).__name__}: {first_line(err)}"}
         record.setdefault("sub_policies", None)
         if not isinstance(err, AugsearchError):
             record["traceback"] = traceback.format_exc(limit=3)
     record["seconds"] = time.perf_counter() - start
     return record
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 def _seed(*parts: int) -> int:

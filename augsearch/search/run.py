@@ -8,12 +8,10 @@ import statistics
 import time
 from typing import Any
 
-import torch
-
 from augsearch.data import load_dataset, stratified_splits
 from augsearch.errors import ConfigError
 from augsearch.search.config import RunConfig
-from augsearch.search.engines import pick_device, run_engine
+from augsearch.search.engines import run_engine
 from augsearch.search.matching import merge
 from augsearch.search.progress import Progress
 from augsearch.search.rundir import RunDir
@@ -73,7 +71,8 @@ def _unfinished(run: RunDir, cfg: RunConfig) -> list[int]:
 
 def _summary(cfg: RunConfig, run: RunDir, trials: list[dict[str, Any]], final: int, wall: float) -> dict[str, Any]:
     ok = [t for t in trials if t.get("error") is None and t.get("score") is not None]
-    device = pick_device(cfg)
+    proxies = [json.loads(p.read_text()) for k in range(cfg.folds) if (p := run.proxy_metrics(k)).exists()]
+    on_gpu = any(p.get("device", "").startswith("cuda") for p in proxies)  # where the tasks ran, not the driver
     per_split: dict[str, Any] = {}
     for k in range(cfg.folds):
         mine = [t for t in ok if t["split"] == k]
@@ -89,11 +88,11 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[dict[str, Any]], final: i
     evaluated = sum(t.get("seconds", 0.0) for t in trials)
     inference = sum(t.get("inference_seconds", 0.0) for t in ok)
     augment = sum(t.get("augment_seconds", 0.0) for t in ok)
-    gpus = (cfg.gpus_per_trial if cfg.gpus_per_trial is not None else 1.0) if device.type == "cuda" else 0.0
-    busy = evaluated + sum(_proxy_seconds(run, k) for k in range(cfg.folds))
+    gpus = (cfg.gpus_per_trial if cfg.gpus_per_trial is not None else 1.0) if on_gpu else 0.0
+    busy = evaluated + sum(p.get("seconds", 0.0) for p in proxies)
     return {
         "space": cfg.space, "dataset": cfg.dataset, "model": cfg.model, "engine": cfg.engine,
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": proxies[0]["device"] if on_gpu else f"cpu ({platform.processor() or platform.machine()})",
         "wall_seconds": wall, "trials": len(trials), "failed_trials": len(trials) - len(ok),
         "trials_per_second": len(ok) / wall if wall > 0 else None,
         "seconds_per_trial": evaluated / len(trials) if trials else None,
@@ -106,7 +105,3 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[dict[str, Any]], final: i
         "policy": str(run.policy_file),
     }
 
-
-def _proxy_seconds(run: RunDir, split: int) -> float:
-    path = run.proxy_metrics(split)
-    return json.loads(path.read_text()).get("seconds", 0.0) if path.exists() else 0.0

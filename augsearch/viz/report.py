@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import warnings
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -252,8 +253,10 @@ def sample_picture(run: Run) -> tuple[Image.Image, str]:
     config = run.config
     note = ""
     try:
-        data = load_dataset(str(config.get("dataset")), image_size=config.get("image_size"),
-                            data_root=config.get("data_root") or "data")
+        with warnings.catch_warnings():  # the run already warned about the files --skip-bad skips
+            warnings.simplefilter("ignore")
+            data = load_dataset(str(config.get("dataset")), image_size=config.get("image_size"),
+                                data_root=config.get("data_root") or "data", skip_bad=bool(config.get("skip_bad")))
         index = pick_rows(data.labels, SAMPLE_ROWS)
         images, labels, classes, names = data.images[index], data.labels[index], data.classes, None
     except AugsearchError as err:
