@@ -15,7 +15,7 @@ from augsearch.conventions import Convention
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Interpolation
-from augsearch.policy import (Applied, Augment, Plan, apply_plan, apply_plans, check_magnitude_std,
+from augsearch.policy import (Applied, Augment, Plan, check_magnitude_std,
                               noisy_magnitude)
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
@@ -160,8 +160,8 @@ class AugMix(_OpChoice):
 
     def apply(self, image, plan: MixPlan):
         if isinstance(image, Image.Image):
-            mixed = sum(w * np.asarray(apply_plan(image, c, fill=self.fill, interpolation=self.interpolation),
-                                       dtype=np.float32) for w, c in zip(plan.weights, plan.chains))
+            chain = super().apply  # one chain applies like any plan
+            mixed = sum(w * np.asarray(chain(image, c), dtype=np.float32) for w, c in zip(plan.weights, plan.chains))
             out = (1 - plan.skip) * np.asarray(image, dtype=np.float32) + plan.skip * mixed
             return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8), mode=image.mode)
         return self.apply_batch(image.unsqueeze(0), [plan])[0]
@@ -173,7 +173,7 @@ class AugMix(_OpChoice):
         mixed = torch.zeros(images.shape, dtype=torch.float32, device=images.device)
         for j in range(self.width):
             chains = [p.chains[j] for p in plans]
-            augmented = apply_plans(images, chains, fill=self.fill, interpolation=self.interpolation)
+            augmented = super().apply_batch(images, chains)
             mixed += column([p.weights[j] for p in plans]) * augmented.to(torch.float32)
         skip = column([p.skip for p in plans])
         return ((1 - skip) * images.to(torch.float32) + skip * mixed).round_().clamp_(0, 255).to(torch.uint8)
@@ -209,6 +209,7 @@ class Cutout(Augment):
     def __init__(self, size: int = 16, holes: int = 1, *,
                  fill: Sequence[int] | int = DEFAULT_CUTOUT_FILL) -> None:
         super().__init__(convention="autoaugment", fill=fill)
+        self.cutout_fill = self.fill
         self.size = _number(size, "size", high=100_000, integer=True)
         self.holes = _number(holes, "holes", low=1, high=1000, integer=True)
 
@@ -216,12 +217,6 @@ class Cutout(Augment):
         draws = Draws(generator)
         return tuple(Applied("Cutout", "Cutout", float(self.size), (draws.uniform(), draws.uniform()))
                      for _ in range(self.holes))
-
-    def apply(self, image, plan: Plan):
-        return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation, cutout_fill=self.fill)
-
-    def apply_batch(self, images: torch.Tensor, plans) -> torch.Tensor:
-        return apply_plans(images, plans, fill=self.fill, interpolation=self.interpolation, cutout_fill=self.fill)
 
     def _options(self) -> dict[str, Any]:
         return {"size": self.size, "holes": self.holes}

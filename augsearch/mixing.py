@@ -8,16 +8,14 @@ per pair of samples) or ``elem`` (one per sample), and label smoothing.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
-from augsearch.policy import FORMAT_VERSION
+from augsearch.policy import FORMAT_VERSION, PolicyData
 
 MODES = ("batch", "pair", "elem")
 
@@ -39,7 +37,7 @@ def soft_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -> to
     return targets * (1.0 - smoothing) + smoothing / num_classes
 
 
-class Mixup:
+class Mixup(PolicyData):
     """Mixes a batch with its reversed copy. ``alpha`` is mixup's Beta parameter,
     ``cutmix_alpha`` CutMix's (0 turns either off); with both on, CutMix is used with
     ``switch_prob``. ``prob`` is the chance a batch (or sample, or pair) is mixed at all."""
@@ -112,19 +110,6 @@ class Mixup:
                 "cutmix_alpha": self.cutmix_alpha, "num_classes": self.num_classes, "prob": self.prob,
                 "switch_prob": self.switch_prob, "mode": self.mode, "label_smoothing": self.label_smoothing,
                 "correct_lam": self.correct_lam}
-
-    def save(self, path: str | Path) -> Path:
-        from augsearch.files import dump_text  # noqa: PLC0415
-
-        path = Path(path)
-        path.write_text(dump_text(self.to_config(), path))
-        return path
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.to_config() == self.to_config()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_config(), sort_keys=True))
 
     def __repr__(self) -> str:
         cfg = {k: v for k, v in self.to_config().items() if k not in ("augsearch", "kind")}

@@ -122,12 +122,37 @@ def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, inte
     return out
 
 
-# ----------------------------------------------------------------------------- base class
+# ----------------------------------------------------------------------------- base classes
 
-class Augment:
-    """Base of per-image augmentations: draw a plan, then apply it to PIL images or uint8 tensors."""
+class PolicyData:
+    """What every policy kind shares as data: a config mapping, a file, equality by config."""
 
     kind: ClassVar[str]
+
+    def to_config(self) -> dict[str, Any]:
+        """The plain-data description that policy files hold."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the policy as YAML (``.yaml``/``.yml``) or JSON (any other suffix)."""
+        from augsearch.files import dump_text  # noqa: PLC0415  (files imports this module)
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_text(self.to_config(), path))
+        return path
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.to_config() == self.to_config()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_config(), sort_keys=True))
+
+
+class Augment(PolicyData):
+    """Base of per-image augmentations: draw a plan, then apply it to PIL images or uint8 tensors."""
+
+    cutout_fill: Fill = DEFAULT_CUTOUT_FILL  # the colour of Cutout squares
 
     def __init__(self, *, convention: str | Convention, fill: Sequence[int] | int = 0,
                  interpolation: Interpolation = "nearest") -> None:
@@ -152,10 +177,12 @@ class Augment:
 
     # -- shared behaviour
     def apply(self, image: Image.Image | torch.Tensor, plan: Any) -> Image.Image | torch.Tensor:
-        return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation)
+        return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation,
+                          cutout_fill=self.cutout_fill)
 
     def apply_batch(self, images: torch.Tensor, plans: Sequence[Any]) -> torch.Tensor:
-        return apply_plans(images, plans, fill=self.fill, interpolation=self.interpolation)
+        return apply_plans(images, plans, fill=self.fill, interpolation=self.interpolation,
+                           cutout_fill=self.cutout_fill)
 
     def trace(self, image: Image.Image | torch.Tensor, *, generator: torch.Generator | None = None):
         """Augment ``image`` and return ``(output, plan)``: the plan says what was applied.
@@ -172,18 +199,8 @@ class Augment:
         return self.trace(image, generator=generator)[0]
 
     def to_config(self) -> dict[str, Any]:
-        """The plain-data description that policy files hold."""
         return {"augsearch": FORMAT_VERSION, "kind": self.kind, "convention": self.convention.name,
                 **self._options(), "fill": list(self.fill), "interpolation": self.interpolation}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the policy as YAML (``.yaml``/``.yml``) or JSON (any other suffix)."""
-        from augsearch.files import dump_text  # noqa: PLC0415  (files imports this module)
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_text(self.to_config(), path))
-        return path
 
     def to_albumentations(self):
         """An ``albumentations.Compose`` with each op's magnitude pinned (see the README's table)."""
@@ -203,12 +220,6 @@ class Augment:
         from augsearch.export.torchvision import to_torchvision  # noqa: PLC0415
 
         return to_torchvision(self)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.to_config() == self.to_config()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_config(), sort_keys=True))
 
     def __repr__(self) -> str:
         opts = {**self._options(), "convention": self.convention.name}

@@ -16,7 +16,7 @@ from typing import Any
 
 from augsearch.errors import PolicyError
 from augsearch.files import KINDS, YAML_SUFFIXES, from_config, parse_text, read_policy_file
-from augsearch.policy import FORMAT_VERSION, Augment
+from augsearch.policy import FORMAT_VERSION, PolicyData
 
 ALIASES = {"trivial": "trivialaugment", "trivialaugment-wide": "trivialaugment", "rand": "randaugment",
            "aa": "policy"}
@@ -49,7 +49,7 @@ def bundled_policies() -> dict[str, Path]:
 
 def load_policy(source: Any):
     """A policy from a file path, a bundled name, a compact spec or a timm string."""
-    if isinstance(source, (Augment, KINDS["mixup"])):
+    if isinstance(source, PolicyData):
         return source
     if isinstance(source, Path) or (isinstance(source, str) and Path(source).suffix.lower() in POLICY_SUFFIXES):
         return read_policy_file(source)

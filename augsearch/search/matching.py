@@ -28,7 +28,7 @@ from augsearch.models import build_model
 from augsearch.policy import Augment
 from augsearch.search.config import RunConfig
 from augsearch.search.rundir import RunDir
-from augsearch.search.spaces import get_space
+from augsearch.search.spaces import Space, get_space
 from augsearch.train import evaluate, train_proxy
 
 
@@ -116,7 +116,7 @@ def search_split(split: Split, cfg: RunConfig, run: RunDir, *, device: torch.dev
                 state=optuna.trial.TrialState.COMPLETE if record["error"] is None else optuna.trial.TrialState.FAIL))
         for number in range(len(finished), cfg.trials):
             trial = study.ask()
-            record = _evaluate_trial(trial, split, repeat, number, model, cfg, device)
+            record = _evaluate_trial(trial, space, split, repeat, number, model, cfg, device)
             if record["error"] is None:
                 study.tell(trial, record["score"])
             else:
@@ -125,9 +125,8 @@ def search_split(split: Split, cfg: RunConfig, run: RunDir, *, device: torch.dev
     return {"split": split.index, "trials": cfg.trials * cfg.repeats}
 
 
-def _evaluate_trial(trial: optuna.Trial, split: Split, repeat: int, number: int, model: torch.nn.Module,
-                    cfg: RunConfig, device: torch.device) -> dict[str, Any]:
-    space = get_space(cfg.space)
+def _evaluate_trial(trial: optuna.Trial, space: Space, split: Split, repeat: int, number: int,
+                    model: torch.nn.Module, cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     start = time.perf_counter()
     record: dict[str, Any] = {"split": split.index, "repeat": repeat, "trial": number}
     try:

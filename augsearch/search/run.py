@@ -21,12 +21,13 @@ from augsearch.search.spaces import get_space
 def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, report: bool = True) -> RunDir:
     """Run (or continue) the search ``cfg`` describes; returns the finished run directory."""
     run = RunDir(cfg.out)
-    get_space(cfg.space)
+    space = get_space(cfg.space)
     if resume:
         run.load_config()  # refuse a directory that holds no run before locking (and creating) it
     with run.locked():
         if resume:
             cfg = run.load_config()
+            space = get_space(cfg.space)
         start = time.perf_counter()
         data = load_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size, subset=cfg.subset,
                             seed=cfg.seed, skip_bad=cfg.skip_bad)
@@ -49,7 +50,6 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, report:
         subs = merge(trials, top_n=cfg.top_n)
         if not subs:
             raise ConfigError(f"every trial failed; see the errors in {run.trials_file}")
-        space = get_space(cfg.space)
         policy = space.policy(subs, source=f"augsearch {cfg.space} search on {cfg.dataset} with {cfg.model} "
                                            f"({run.path.name})")
         policy.save(run.policy_file)
