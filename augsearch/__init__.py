@@ -10,7 +10,8 @@ from augsearch.errors import AugsearchError, ConfigError, DataError, PolicyError
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment, jsd_loss
 from augsearch.mixing import CutMix, Mixup
 from augsearch.ops import OPS
-from augsearch.policy import Applied, Augment, Op, Policy, SubPolicy
+from augsearch.plans import Applied
+from augsearch.policy import Augment, Op, Policy, SubPolicy
 from augsearch.specs import bundled_policies, load_policy
 
 __version__ = "0.1.0"

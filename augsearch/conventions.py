@@ -14,6 +14,7 @@ import torch
 
 from augsearch.errors import PolicyError
 from augsearch.ops import OPS, OpDef, rounded
+from augsearch.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -236,16 +237,11 @@ TIMM = _make(
              **{f"{n}Increasing": n for n in ("Color", "Contrast", "Brightness", "Sharpness")}},
 )
 
-CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
-    AUTOAUGMENT, FAST_AA, RANDAUGMENT, RANDAUGMENT_31, TRIVIAL_WIDE, AUGMIX, TIMM]}
+CONVENTIONS: Registry[Convention] = Registry("magnitude convention", error=PolicyError)
+for _convention in (AUTOAUGMENT, FAST_AA, RANDAUGMENT, RANDAUGMENT_31, TRIVIAL_WIDE, AUGMIX, TIMM):
+    CONVENTIONS.register(_convention.name, _convention)
 
 
 def get_convention(name: str | Convention) -> Convention:
     """The convention called ``name`` (or ``name`` itself), or a :class:`PolicyError`."""
-    if isinstance(name, Convention):
-        return name
-    try:
-        return CONVENTIONS[name]
-    except (KeyError, TypeError):
-        raise PolicyError(f"unknown magnitude convention; known: {', '.join(CONVENTIONS)}",
-                          value=name) from None
+    return name if isinstance(name, Convention) else CONVENTIONS.get(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from augsearch.errors import ConfigError, DataError, first_line
+from augsearch.registry import Registry
 
-DATASET_NAMES = ("digits", "cifar10", "cifar100", "svhn", "folder:PATH")
+DatasetLoader = Callable[..., "ImageSet"]
+DATASETS: Registry[DatasetLoader] = Registry("dataset", error=DataError)
+"""Loaders ``(argument, *, data_root, image_size, split, skip_bad)``; ``folder:PATH`` passes PATH."""
 DEFAULT_IMAGE_SIZE = 32
 DIGITS_IMAGE_SIZE = 16  # the digits are 8x8: twice that keeps every detail and the default search fast
 IMAGE_EXTENSIONS = frozenset(
@@ -99,28 +102,8 @@ def load_dataset(
     """
     if image_size is not None and image_size < 1:
         raise ConfigError(f"image_size must be a positive integer, got {image_size}")
-    if name.startswith("folder:"):
-        if split != "train":
-            raise DataError(
-                f"{name} has a single split; pass the {split} folder as its own folder:PATH"
-            )
-        if name == "folder:":
-            raise DataError("folder: needs a path, as in folder:data/train")
-        data = _load_folder(
-            Path(name[len("folder:"):]).expanduser(),
-            image_size=image_size or default_image_size(name),
-            skip_bad=skip_bad,
-        )
-    elif name == "digits":
-        data = _load_digits(image_size=image_size or default_image_size(name), split=split)
-    elif name in _TORCHVISION:
-        data = _load_torchvision(name, root=Path(data_root), split=split)
-        if image_size is not None and image_size != data.images.shape[-1]:
-            data = ImageSet(
-                _resize_uint8(data.images, image_size), data.labels, data.classes, data.name
-            )
-    else:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+    loader, argument = DATASETS.resolve(name)
+    data = loader(argument, data_root=Path(data_root), image_size=image_size, split=split, skip_bad=skip_bad)
     if subset is not None:
         if not 1 <= subset <= len(data):
             raise DataError(
@@ -191,9 +174,11 @@ def _resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _load_digits(*, image_size: int, split: str) -> ImageSet:
+@DATASETS.register("digits")
+def _load_digits(argument: str | None, *, image_size: int | None, split: str, **_: object) -> ImageSet:
     from sklearn.datasets import load_digits
 
+    image_size = image_size or DIGITS_IMAGE_SIZE
     if split not in ("train", "val"):
         raise DataError(f"digits has splits 'train' and 'val', not {split!r}")
     bunch = load_digits()
@@ -218,6 +203,15 @@ _TORCHVISION = {
     "svhn": ("SVHN", "SVHN", "", "train_32x32.mat and test_32x32.mat from "
              "http://ufldl.stanford.edu/housenumbers/"),
 }
+
+
+def _torchvision_loader(name: str) -> DatasetLoader:
+    def load(argument: str | None, *, data_root: Path, image_size: int | None, split: str, **_: object) -> ImageSet:
+        data = _load_torchvision(name, root=data_root, split=split)
+        if image_size is not None and image_size != data.images.shape[-1]:
+            data = ImageSet(_resize_uint8(data.images, image_size), data.labels, data.classes, data.name)
+        return data
+    return load
 
 
 def _load_torchvision(name: str, *, root: Path, split: str) -> ImageSet:
@@ -251,6 +245,17 @@ def _load_torchvision(name: str, *, root: Path, split: str) -> ImageSet:
         labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
         classes = list(dataset.classes)
     return ImageSet(images, labels, classes, name)
+
+
+for _name in _TORCHVISION:
+    DATASETS.register(_name, _torchvision_loader(_name))
+
+
+@DATASETS.register("folder:PATH")
+def _folder_loader(argument: str, *, image_size: int | None, split: str, skip_bad: bool, **_: object) -> ImageSet:
+    if split != "train":
+        raise DataError(f"folder:{argument} has a single split; pass the {split} folder as its own folder:PATH")
+    return _load_folder(Path(argument).expanduser(), image_size=image_size or DEFAULT_IMAGE_SIZE, skip_bad=skip_bad)
 
 
 def _load_folder(root: Path, *, image_size: int, skip_bad: bool) -> ImageSet:

@@ -5,11 +5,17 @@ The CLI prints any :class:`AugsearchError` as one line and exits with status 2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
 class AugsearchError(Exception):
     """Base class of every error augsearch raises on purpose."""
+
+    @classmethod
+    def unknown(cls, what: str, name: Any, known: Sequence[str]) -> AugsearchError:
+        """The error for a name no registry holds, listing the names it does."""
+        return cls(f"unknown {what} {name!r}; known: {', '.join(known)}")
 
 
 class PolicyError(AugsearchError, ValueError):
@@ -19,6 +25,10 @@ class PolicyError(AugsearchError, ValueError):
                  value: Any = ..., line: int | None = None) -> None:
         self.message, self.file, self.place, self.value, self.line = message, file, place, value, line
         super().__init__(self._render())
+
+    @classmethod
+    def unknown(cls, what: str, name: Any, known: Sequence[str]) -> PolicyError:
+        return cls(f"unknown {what}; known: {', '.join(known)}", value=name)
 
     def _render(self) -> str:
         where = []

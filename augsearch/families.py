@@ -15,8 +15,8 @@ from augsearch.conventions import Convention
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Interpolation
-from augsearch.policy import (Applied, Augment, Plan, check_magnitude_std,
-                              noisy_magnitude)
+from augsearch.plans import Applied, Plan
+from augsearch.policy import Augment, check_magnitude_std, noisy_magnitude
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
                    "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")

@@ -15,7 +15,8 @@ import torch
 
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
-from augsearch.policy import FORMAT_VERSION, PolicyData
+from augsearch.formats import FORMAT_VERSION
+from augsearch.policy import PolicyData
 
 MODES = ("batch", "pair", "elem")
 

@@ -7,12 +7,17 @@ only divide uint8 pixels by 255 (see :func:`augsearch.train.to_float`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from augsearch.errors import ConfigError
+from augsearch.registry import Registry
 
-MODEL_NAMES = ("small-cnn", "wrn40_2", "resnet20", "resnet18", "timm:<name>")
+ModelBuilder = Callable[..., nn.Module]
+MODELS: Registry[ModelBuilder] = Registry("model")
+"""Builders ``(argument, *, num_classes, image_size, in_channels)``; ``timm:NAME`` passes NAME."""
 
 
 class Normalize(nn.Module):
@@ -30,7 +35,7 @@ class Normalize(nn.Module):
 def build_model(
     name: str, *, num_classes: int, image_size: int, in_channels: int = 3, seed: int | None = None
 ) -> nn.Module:
-    """Build a freshly initialised classifier by name (one of :data:`MODEL_NAMES`).
+    """Build a freshly initialised classifier by name (a name in :data:`MODELS`).
 
     ``seed`` makes the initial weights reproducible without touching the caller's global
     RNG state; without it, weights come from torch's global generator as usual.
@@ -47,23 +52,31 @@ def build_model(
 
 
 def _build(name: str, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
-    if name == "small-cnn":
-        net = SmallCNN(in_channels=in_channels, num_classes=num_classes)
-    elif name == "wrn40_2":
-        net = WideResNet(depth=40, widen=2, in_channels=in_channels, num_classes=num_classes)
-    elif name == "resnet20":
-        net = ResNet(stem=16, widths=(16, 32, 64), depths=(3, 3, 3),
-                     in_channels=in_channels, num_classes=num_classes)
-    elif name == "resnet18":
-        net = ResNet(stem=64, widths=(64, 128, 256, 512), depths=(2, 2, 2, 2),
-                     in_channels=in_channels, num_classes=num_classes)
-    elif name.startswith("timm:"):
-        net = _timm_model(name[len("timm:"):], num_classes=num_classes, image_size=image_size,
-                          in_channels=in_channels)
-    else:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+    builder, argument = MODELS.resolve(name)
+    net = builder(argument, num_classes=num_classes, image_size=image_size, in_channels=in_channels)
     half = (0.5,) * in_channels
     return nn.Sequential(Normalize(mean=half, std=half), net)
+
+
+@MODELS.register("small-cnn")
+def _small_cnn(argument: str | None, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
+    return SmallCNN(in_channels=in_channels, num_classes=num_classes)
+
+
+@MODELS.register("wrn40_2")
+def _wrn40_2(argument: str | None, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
+    return WideResNet(depth=40, widen=2, in_channels=in_channels, num_classes=num_classes)
+
+
+@MODELS.register("resnet20")
+def _resnet20(argument: str | None, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
+    return ResNet(stem=16, widths=(16, 32, 64), depths=(3, 3, 3), in_channels=in_channels, num_classes=num_classes)
+
+
+@MODELS.register("resnet18")
+def _resnet18(argument: str | None, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
+    return ResNet(stem=64, widths=(64, 128, 256, 512), depths=(2, 2, 2, 2), in_channels=in_channels,
+                  num_classes=num_classes)
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
@@ -191,6 +204,7 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+@MODELS.register("timm:NAME")
 def _timm_model(name: str, *, num_classes: int, image_size: int, in_channels: int) -> nn.Module:
     """A randomly initialised timm model; fixed-size ones (ViTs) get ``img_size=image_size``."""
     import timm

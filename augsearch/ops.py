@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from augsearch.errors import PolicyError
+from augsearch.registry import Registry
 
 Fill = tuple[int, ...]
 Interpolation = Literal["nearest", "bilinear"]
@@ -346,7 +347,8 @@ def _enhance(name: str, cls, tensor: TensorKernel, what: str) -> OpDef:
 
 _INF = float("inf")
 
-OPS: dict[str, OpDef] = {op.name: op for op in [
+OPS: Registry[OpDef] = Registry("op", error=PolicyError)
+for _op in [
     OpDef("Identity", "identity", None, None, None, None, _no_param(lambda im: im), _identity_t),
     _geometric("ShearX", "shear factor (tan of the angle)", "factor", (-_INF, _INF), "x"),
     _geometric("ShearY", "shear factor (tan of the angle)", "factor", (-_INF, _INF), "y"),
@@ -370,15 +372,9 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
           _sample_pairing_pil, _sample_pairing_t),
     OpDef("FlipLR", "geometric", None, None, None, None, _no_param(ImageOps.mirror), _flip_lr_t),
     OpDef("FlipUD", "geometric", None, None, None, None, _no_param(ImageOps.flip), _flip_ud_t),
-]}
-
-
-def get_op(name: str) -> OpDef:
-    """The op called ``name``, or a :class:`PolicyError` listing the known ones."""
-    try:
-        return OPS[name]
-    except KeyError:
-        raise PolicyError(f"unknown op; known ops: {', '.join(OPS)}", value=name) from None
+]:
+    OPS.register(_op.name, _op)
+get_op = OPS.get
 
 
 def rounded(value: float, rounding: str | None) -> float:

@@ -1,15 +1,12 @@
 """Policy objects: AutoAugment-style policies and the base every per-image augmentation shares.
 
-Every augmentation first *draws* a plan (which ops fire, with which parameter) and then
-*applies* it. The plan is what ``trace`` returns and what sample grids annotate; applying the
-same plan on a PIL image and on a tensor gives the same result. A 4-D uint8 tensor is a batch:
-each image gets its own plan, and the batch is applied op by op on its device.
+Each kind draws a plan per image and hands it to the executor in :mod:`augsearch.plans`; each
+kind registers itself in :data:`KINDS` under the name policy files give as ``kind``.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +18,11 @@ from PIL import Image
 from augsearch.conventions import Convention, get_convention
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
-from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Fill, Interpolation
+from augsearch.formats import FORMAT_VERSION, dump_text
+from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation
+from augsearch.plans import Applied, Plan, apply_plan, apply_plans, check_image, image_size, is_batch
+from augsearch.registry import Registry
 
-FORMAT_VERSION = 1
 INTERPOLATIONS = ("nearest", "bilinear")
 
 
@@ -50,82 +49,14 @@ class SubPolicy:
         return "[" + ", ".join(map(repr, self.ops)) + "]"
 
 
-@dataclass(frozen=True)
-class Applied:
-    """One op that fired: what a grid annotates and what the backends apply."""
-
-    name: str
-    op: str
-    value: float | None
-    aux: tuple[float, float] = (0.0, 0.0)
-
-    def __str__(self) -> str:
-        text = OPS[self.op].describe(self.value)
-        return text if self.name == self.op else f"{self.name}: {text}"
-
-
-Plan = tuple[Applied, ...]
-
-
-# ----------------------------------------------------------------------------- applying plans
-
-def is_batch(image: Any) -> bool:
-    return isinstance(image, torch.Tensor) and image.ndim == 4
-
-
-def check_image(image: Any) -> None:
-    if isinstance(image, Image.Image):
-        return
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"expected a PIL image or a uint8 tensor, got {type(image).__name__}")
-    if image.dtype != torch.uint8 or image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
-        raise TypeError("expected a uint8 tensor (C, H, W) or (N, C, H, W) with 1 or 3 channels, "
-                        f"got {image.dtype} {tuple(image.shape)}")
-
-
-def image_size(image: Image.Image | torch.Tensor) -> tuple[int, int]:
-    """(width, height) of a PIL image or an image tensor."""
-    if isinstance(image, Image.Image):
-        return image.size
-    return int(image.shape[-1]), int(image.shape[-2])
-
-
-def apply_plan(image: Image.Image | torch.Tensor, plan: Plan, *, fill: Fill, interpolation: Interpolation,
-               cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> Image.Image | torch.Tensor:
-    """Apply a plan to one PIL image or one (C, H, W) tensor."""
-    if isinstance(image, Image.Image):
-        for call in plan:
-            image = OPS[call.op].pil(image, call.value, call.aux, fill=fill, interpolation=interpolation,
-                                     cutout_fill=cutout_fill)
-        return image
-    return apply_plans(image.unsqueeze(0), [plan], fill=fill, interpolation=interpolation,
-                       cutout_fill=cutout_fill)[0]
-
-
-def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, interpolation: Interpolation,
-                cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> torch.Tensor:
-    """Apply one plan per image of a uint8 batch: step by step, one kernel call per op."""
-    out = images
-    for step in range(max((len(p) for p in plans), default=0)):
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, plan in enumerate(plans):
-            if step < len(plan):
-                groups[plan[step].op].append(i)
-        out = out.clone() if out is images else out
-        for op, rows in groups.items():
-            calls = [plans[i][step] for i in rows]
-            values = torch.tensor([c.value if c.value is not None else 0.0 for c in calls], dtype=torch.float64)
-            aux = torch.tensor([c.aux for c in calls], dtype=torch.float64)
-            index = torch.tensor(rows, device=out.device)
-            out[index] = OPS[op].tensor(out[index], values, aux, fill=fill, interpolation=interpolation,
-                                        cutout_fill=cutout_fill, pool=out)
-    return out
-
-
 # ----------------------------------------------------------------------------- base classes
 
+KINDS: Registry[type[PolicyData]] = Registry("kind", error=PolicyError)
+
+
 class PolicyData:
-    """What every policy kind shares as data: a config mapping, a file, equality by config."""
+    """What every policy kind shares as data: a config mapping, a file, equality by config.
+    A subclass that sets ``kind`` is registered in :data:`KINDS` under it."""
 
     kind: ClassVar[str]
 
@@ -133,10 +64,13 @@ class PolicyData:
         """The plain-data description that policy files hold."""
         raise NotImplementedError
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:  # a concrete kind of its own, not a shared base
+            KINDS.register(cls.kind, cls)
+
     def save(self, path: str | Path) -> Path:
         """Write the policy as YAML (``.yaml``/``.yml``) or JSON (any other suffix)."""
-        from augsearch.files import dump_text  # noqa: PLC0415  (files imports this module)
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dump_text(self.to_config(), path))
@@ -201,25 +135,6 @@ class Augment(PolicyData):
     def to_config(self) -> dict[str, Any]:
         return {"augsearch": FORMAT_VERSION, "kind": self.kind, "convention": self.convention.name,
                 **self._options(), "fill": list(self.fill), "interpolation": self.interpolation}
-
-    def to_albumentations(self):
-        """An ``albumentations.Compose`` with each op's magnitude pinned (see the README's table)."""
-        from augsearch.export.albumentations import to_albumentations  # noqa: PLC0415
-
-        return to_albumentations(self)
-
-    def to_imgaug(self):
-        """imgaug augmenters (needs the ``augsearch[imgaug]`` extra)."""
-        from augsearch.export.imgaug import to_imgaug  # noqa: PLC0415
-
-        return to_imgaug(self)
-
-    def to_torchvision(self):
-        """A ``torchvision.transforms.v2.Transform`` that applies this policy to images
-        (PIL, tensors and ``tv_tensors.Image``) and passes other inputs through."""
-        from augsearch.export.torchvision import to_torchvision  # noqa: PLC0415
-
-        return to_torchvision(self)
 
     def __repr__(self) -> str:
         opts = {**self._options(), "convention": self.convention.name}

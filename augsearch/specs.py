@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from augsearch.errors import PolicyError
-from augsearch.files import KINDS, YAML_SUFFIXES, from_config, parse_text, read_policy_file
-from augsearch.policy import FORMAT_VERSION, PolicyData
+from augsearch.files import from_config, read_policy_file
+from augsearch.formats import FORMAT_VERSION, YAML_SUFFIXES, parse_text
+from augsearch.policy import KINDS, PolicyData
 
 ALIASES = {"trivial": "trivialaugment", "trivialaugment-wide": "trivialaugment", "rand": "randaugment",
            "aa": "policy"}

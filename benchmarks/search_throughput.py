@@ -23,8 +23,9 @@ from torchvision.transforms import v2
 from augsearch import load_policy
 from augsearch.data import load_dataset, stratified_splits
 from augsearch.models import build_model
-from augsearch.search.matching import score_policy
-from augsearch.search.spaces import get_space
+from augsearch.registry import build
+from augsearch.search.objectives import score_policy
+from augsearch.search.spaces import SPACES
 from augsearch.train import train_proxy
 
 
@@ -51,14 +52,13 @@ def measure(name: str, *, policies: int, draws: int) -> None:
     train_proxy(model, model_data, epochs=2, batch_size=128, lr=0.05)
     train_seconds = time.perf_counter() - start
 
-    space = get_space("fast-aa")
+    space = build(SPACES.get("fast-aa"), {"num_sub_policies": 5, "num_ops": 2})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     results = []
     start = time.perf_counter()
     for i in range(policies):
-        subs = space.suggest(study.ask(), num_sub_policies=5, num_ops=2)
-        results.append(score_policy(space.policy(subs), model, holdout, draws=draws, rule="best-of-k", seed=i,
-                                    device="cpu"))
+        candidate = space.candidate(study.ask(space.distributions()).params)
+        results.append(score_policy(candidate, model, holdout, draws=draws, rule="best-of-k", seed=i, device="cpu"))
     wall = time.perf_counter() - start
     augment = sum(r["augment_seconds"] for r in results) / policies
     inference = sum(r["inference_seconds"] for r in results) / policies

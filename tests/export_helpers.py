@@ -17,7 +17,7 @@ from PIL import Image
 
 from augsearch import AugMix, CutMix, Mixup, Policy, RandAugment, TrivialAugment
 from augsearch.conventions import get_convention
-from augsearch.policy import Applied, apply_plan
+from augsearch.plans import Applied, apply_plan
 
 SIZE = 128
 

@@ -20,8 +20,7 @@ from augsearch import Cutout, Policy, RandAugment, TrivialAugment, load_policy  
 from augsearch.errors import PolicyError  # noqa: E402
 from augsearch.export.albumentations import to_albumentations  # noqa: E402
 from augsearch.ops import DEFAULT_CUTOUT_FILL  # noqa: E402
-from augsearch.policy import Applied, apply_plan  # noqa: E402
-
+from augsearch.plans import Applied, apply_plan  # noqa: E402
 
 
 def one_op(policy: Policy, negate: bool, *, aspect: float = 1.0) -> A.BasicTransform:
@@ -143,7 +142,7 @@ def test_aspect_must_be_positive():
 ])
 def test_saved_pipeline_loads_and_gives_the_same_images_under_the_same_seed(tmp_path, source, formats):
     image = np.asarray(astronaut(64, 64))
-    pipeline = load_policy(source).to_albumentations()
+    pipeline = to_albumentations(load_policy(source))
     for fmt in formats:
         path = tmp_path / f"pipeline.{fmt}"
         A.save(pipeline, str(path), data_format=fmt)

@@ -27,7 +27,7 @@ def tensor_image(seed: int = 0) -> torch.Tensor:
 def test_each_image_type_comes_back_as_that_type_with_augsearchs_output():
     x = tensor_image()
     pil = Image.fromarray(x.permute(1, 2, 0).numpy())
-    transform = INVERT.to_torchvision()
+    transform = to_torchvision(INVERT)
     out_pil, out_tensor, out_image = transform(pil), transform(x), transform(tv_tensors.Image(x))
     assert isinstance(out_pil, Image.Image) and np.array_equal(np.asarray(out_pil), 255 - np.asarray(pil))
     assert type(out_tensor) is torch.Tensor and torch.equal(out_tensor, 255 - x)
@@ -40,7 +40,7 @@ def test_the_output_is_what_the_policy_gives_under_the_same_seed():
     torch.manual_seed(5)
     ours = [policy(x) for _ in range(5)]
     torch.manual_seed(5)
-    exported = [policy.to_torchvision()(tv_tensors.Image(x)) for _ in range(5)]
+    exported = [to_torchvision(policy)(tv_tensors.Image(x)) for _ in range(5)]
     assert all(torch.equal(a, b.as_subclass(torch.Tensor)) for a, b in zip(ours, exported, strict=True))
 
 
@@ -48,7 +48,7 @@ def test_inside_compose_labels_masks_and_boxes_pass_through_untouched():
     x = tensor_image()
     mask = tv_tensors.Mask(torch.ones(24, 32, dtype=torch.uint8))
     boxes = tv_tensors.BoundingBoxes([[1, 2, 10, 12]], format="XYXY", canvas_size=(24, 32))
-    pipeline = v2.Compose([INVERT.to_torchvision(), v2.ToDtype(torch.float32, scale=True)])
+    pipeline = v2.Compose([to_torchvision(INVERT), v2.ToDtype(torch.float32, scale=True)])
     out = pipeline({"image": tv_tensors.Image(x), "mask": mask, "boxes": boxes, "label": 3})
     assert type(out["image"]) is tv_tensors.Image and out["image"].dtype == torch.float32
     assert torch.allclose(out["image"].as_subclass(torch.Tensor), (255 - x).float() / 255)
@@ -57,20 +57,20 @@ def test_inside_compose_labels_masks_and_boxes_pass_through_untouched():
 
 def test_a_plain_tensor_label_beside_a_plain_tensor_image_is_not_augmented():
     x, label = tensor_image(), torch.tensor(7)
-    image, out_label = INVERT.to_torchvision()(x, label)
+    image, out_label = to_torchvision(INVERT)(x, label)
     assert torch.equal(image, 255 - x) and out_label is label
 
 
 def test_images_of_one_sample_share_one_plan():
     x = tensor_image()
-    first, second = ROTATE.to_torchvision()(tv_tensors.Image(x), tv_tensors.Image(x.clone()))
+    first, second = to_torchvision(ROTATE)(tv_tensors.Image(x), tv_tensors.Image(x.clone()))
     assert torch.equal(first, second) and not torch.equal(first.as_subclass(torch.Tensor), x)
 
 
 def test_a_batch_gets_one_plan_per_image():
     batch = tensor_image().expand(16, 3, 24, 32).contiguous()
     torch.manual_seed(0)
-    out = ROTATE.to_torchvision()(batch)
+    out = to_torchvision(ROTATE)(batch)
     assert out.shape == batch.shape and out.dtype == torch.uint8
     assert len({bytes(img.numpy()) for img in out}) == 2  # +30 and -30 degrees
 
@@ -78,7 +78,7 @@ def test_a_batch_gets_one_plan_per_image():
 @pytest.mark.parametrize("policy", [load_policy("autoaugment/cifar10"), RandAugment(2, 9), AugMix(), Cutout(8)],
                          ids=["policy", "randaugment", "augmix", "cutout"])
 def test_pickles_and_the_copy_behaves_the_same(policy):
-    transform = policy.to_torchvision()
+    transform = to_torchvision(policy)
     copy = pickle.loads(pickle.dumps(transform))
     assert isinstance(copy, PolicyTransform) and copy.policy == policy
     x = tensor_image()
@@ -90,12 +90,12 @@ def test_pickles_and_the_copy_behaves_the_same(policy):
 
 def test_float_images_are_refused_with_the_expected_types():
     with pytest.raises(TypeError, match="uint8"):
-        INVERT.to_torchvision()(torch.rand(3, 8, 8))
+        to_torchvision(INVERT)(torch.rand(3, 8, 8))
 
 
 def test_images_of_different_sizes_in_one_sample_are_refused():
     with pytest.raises(ValueError, match="one size"):
-        INVERT.to_torchvision()(tv_tensors.Image(tensor_image()), tv_tensors.Image(torch.zeros(3, 5, 5, dtype=torch.uint8)))
+        to_torchvision(INVERT)(tv_tensors.Image(tensor_image()), tv_tensors.Image(torch.zeros(3, 5, 5, dtype=torch.uint8)))
 
 
 @pytest.mark.parametrize(("policy", "message"), [

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from augsearch import (AugMix, CutMix, Cutout, Mixup, Policy, PolicyError, RandAugment, TrivialAugment,
                        bundled_policies, load_policy)
 from augsearch.conventions import CONVENTIONS
-from augsearch.files import dump_text, from_config, parse_text, read_policy_file
+from augsearch.files import from_config, read_policy_file
+from augsearch.formats import dump_text, parse_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from augsearch.errors import ConfigError
-from augsearch.models import MODEL_NAMES, build_model
+from augsearch.models import MODELS, build_model
 
 
 @pytest.mark.parametrize("name", ["small-cnn", "wrn40_2", "resnet20", "resnet18", "timm:resnet18"])
@@ -54,4 +54,4 @@ def test_unknown_names_are_config_errors_listing_choices():
         build_model("timm:no_such_net", num_classes=10, image_size=32)
     with pytest.raises(ConfigError, match="num_classes"):
         build_model("small-cnn", num_classes=0, image_size=32)
-    assert "small-cnn" in MODEL_NAMES
+    assert "small-cnn" in MODELS.names()

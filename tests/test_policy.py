@@ -26,7 +26,8 @@ from augsearch.conventions import CONVENTIONS
 from augsearch.errors import PolicyError
 from augsearch.families import RANDAUGMENT_OPS, MixPlan
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, cutout_boxes
-from augsearch.policy import Applied, Op, SubPolicy, apply_plan, apply_plans
+from augsearch.plans import Applied, apply_plan, apply_plans
+from augsearch.policy import Op, SubPolicy
 from conftest import coordinate_image, to_tensor
 
 SETTINGS = {"fill": (0, 0, 0), "interpolation": "nearest"}

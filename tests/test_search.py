@@ -16,13 +16,14 @@ import augsearch
 from augsearch.cli import main
 from augsearch.data import ImageSet, load_dataset, stratified_splits
 from augsearch.errors import AugsearchError, ConfigError
-from augsearch.search import matching
+from augsearch.registry import build
+from augsearch.search import objectives, study
 from augsearch.search.config import resolve
-from augsearch.search.engines import make_split
-from augsearch.search.matching import merge
+from augsearch.search.objectives import OBJECTIVES
+from augsearch.search.rundir import RunDir, Trial
 from augsearch.search.run import search
-from augsearch.search.rundir import RunDir
-from augsearch.search.spaces import FAST_AA_OPS
+from augsearch.search.spaces import FAST_AA_OPS, SPACES
+from augsearch.search.study import Budget, SplitWork, kept
 
 TINY = dict(dataset="digits", subset=300, epochs=2, batch_size=64, folds=2, trials=4, top_n=2, startup_trials=2,
             num_sub_policies=2, num_ops=2, draws=2, engine="local")
@@ -32,11 +33,18 @@ def tiny(tmp_path: Path, **changes) -> augsearch.search.RunConfig:
     return resolve(overrides={**TINY, "out": str(tmp_path / "run"), **changes})
 
 
+def work_for(cfg: augsearch.search.RunConfig, data: ImageSet, splits) -> SplitWork:
+    """The work one split of ``cfg`` does, composed as ``search`` composes it."""
+    options = cfg.to_dict()
+    return SplitWork(data, splits, build(SPACES.get(cfg.space), options), build(OBJECTIVES.get(cfg.objective), options),
+                     Budget(cfg.trials, cfg.repeats, cfg.startup_trials, cfg.seed), cfg.out)
+
+
 def test_splits_are_stratified_and_disjoint():
     data = load_dataset("digits", subset=500)
     splits = stratified_splits(data.labels, n_splits=3, train_fraction=0.6, seed=1)
     for k in range(3):
-        split = make_split(data, splits, k)
+        split = work_for(resolve(overrides=TINY), data, splits).split(k)
         dm, da = splits[k]
         assert set(dm.tolist()).isdisjoint(da.tolist()) and len(dm) + len(da) == 500
         for c in range(10):
@@ -57,48 +65,51 @@ def test_proxy_trains_on_d_m_and_scoring_sees_d_a_only(tmp_path, monkeypatch):
     data = _indexed_digits(300)
     cfg = tiny(tmp_path, space="fast-aa")
     run = RunDir(cfg.out)
-    run.create(cfg)
+    run.create(cfg.to_dict())
     splits = stratified_splits(data.labels, n_splits=2, seed=0)
     seen: dict[str, set[int]] = {"train": set(), "score": set()}
 
     def ids(images: torch.Tensor) -> set[int]:
         return set((images[:, 0, 0, 0].long() + 256 * images[:, 1, 0, 0].long()).tolist())
 
-    real_train, real_score = matching.train_proxy, matching.score_policy
-    monkeypatch.setattr(matching, "train_proxy", lambda m, d, **kw: (seen["train"].update(ids(d.images)),
+    real_train, real_score = objectives.train_proxy, objectives.score_policy
+    monkeypatch.setattr(objectives, "train_proxy", lambda m, d, **kw: (seen["train"].update(ids(d.images)),
                                                                      real_train(m, d, **kw))[1])
-    monkeypatch.setattr(matching, "score_policy", lambda p, m, h, **kw: (seen["score"].update(ids(h.images)),
+    monkeypatch.setattr(objectives, "score_policy", lambda p, m, h, **kw: (seen["score"].update(ids(h.images)),
                                                                          real_score(p, m, h, **kw))[1])
-    matching.search_split(make_split(data, splits, 0), cfg, run)
+    work_for(cfg, data, splits)(0, torch.device("cpu"))
     dm, da = (set(t.tolist()) for t in splits[0])
     assert seen["train"] == dm
     assert seen["score"] == da
     assert len(run.trials()) == cfg.trials
 
 
-def test_merge_keeps_top_n_per_search_and_removes_duplicates():
+def test_kept_takes_top_n_per_search_and_combine_removes_duplicates():
     sub = lambda name, p: [[name, p, 0.5]]  # noqa: E731
-    trials = [
-        {"split": 0, "repeat": 0, "trial": 0, "score": 0.9, "error": None, "sub_policies": [sub("Rotate", 0.1)]},
-        {"split": 0, "repeat": 0, "trial": 1, "score": 0.5, "error": None, "sub_policies": [sub("Invert", 0.9)]},
-        {"split": 0, "repeat": 0, "trial": 2, "score": 0.8, "error": None,
-         "sub_policies": [sub("Rotate", 0.1), sub("Color", 0.3)]},
-        {"split": 1, "repeat": 0, "trial": 0, "score": None, "error": "boom", "sub_policies": None},
-        {"split": 1, "repeat": 0, "trial": 1, "score": 0.7, "error": None, "sub_policies": [sub("ShearX", 0.2)]},
-    ]
-    merged = merge(trials, top_n=2)
-    assert merged == [sub("Rotate", 0.1), sub("Color", 0.3), sub("ShearX", 0.2)]
+
+    def trial(split, number, score, *subs):
+        candidate = augsearch.Policy(subs, convention="fast-aa").to_config() if subs else None
+        return Trial(split=split, repeat=0, trial=number, params={}, candidate=candidate, score=score,
+                     error=None if subs else "boom")
+    trials = [trial(0, 0, 0.9, sub("Rotate", 0.1)), trial(0, 1, 0.5, sub("Invert", 0.9)),
+              trial(0, 2, 0.8, sub("Rotate", 0.1), sub("Color", 0.3)), trial(1, 0, None),
+              trial(1, 1, 0.7, sub("ShearX", 0.2))]
+    best = kept(trials, top_n=2)
+    assert [len(p) for p in best] == [1, 2, 1]
+    merged = build(SPACES.get("fast-aa"), {}).combine(best, source="test")
+    assert merged.to_config()["sub_policies"] == [sub("Rotate", 0.1), sub("Color", 0.3), sub("ShearX", 0.2)]
+    assert merged.source == "test"
 
 
 def test_local_engine_writes_a_loadable_policy_and_run_files(tmp_path):
-    run = search(tiny(tmp_path), quiet=True, report=False)
+    run = search(tiny(tmp_path), quiet=True)
     policy = augsearch.load_policy(run.policy_file)
     assert isinstance(policy, augsearch.Policy) and policy.convention.name == "fast-aa"
     assert 1 <= len(policy) <= 2 * 2 * 2  # folds x top_n x sub-policies
     trials = run.trials()
-    assert len(trials) == 8 and {t["split"] for t in trials} == {0, 1}
+    assert len(trials) == 8 and {t.split for t in trials} == {0, 1}
     for t in trials:
-        assert {"params", "sub_policies", "score", "seconds", "error"} <= set(t)
+        assert t.ok and t.params and isinstance(augsearch.files.from_config(t.candidate), augsearch.Policy)
     summary = json.loads(run.summary_file.read_text())
     assert summary["trials"] == 8 and summary["final_sub_policies"] == len(policy)
     config = yaml.safe_load(run.config_file.read_text())
@@ -109,7 +120,7 @@ def test_local_engine_writes_a_loadable_policy_and_run_files(tmp_path):
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
-    real = matching.score_policy
+    real = objectives.score_policy
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -118,28 +129,28 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatc
             raise RuntimeError("out of memory (simulated)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(matching, "score_policy", flaky)
-    run = search(tiny(tmp_path, folds=1, trials=4), quiet=True, report=False)
-    errors = [t for t in run.trials() if t["error"]]
-    assert len(errors) == 1 and "out of memory" in errors[0]["error"] and errors[0]["score"] is None
+    monkeypatch.setattr(objectives, "score_policy", flaky)
+    run = search(tiny(tmp_path, folds=1, trials=4), quiet=True)
+    errors = [t for t in run.trials() if t.error]
+    assert len(errors) == 1 and "out of memory" in errors[0].error and errors[0].score is None
     assert json.loads(run.summary_file.read_text())["failed_trials"] == 1
 
 
 def test_a_nan_score_is_a_failed_trial_and_the_run_resumes(tmp_path, monkeypatch):
-    real = matching.score_policy
+    real = objectives.score_policy
 
     def nan_once(*args, **kwargs):
         result = real(*args, **kwargs)
         return result | {"score": float("nan")} if kwargs["seed"] == nan_seed else result
 
-    nan_seed = matching._seed(0, 0, 0, 1)
-    monkeypatch.setattr(matching, "score_policy", nan_once)
+    nan_seed = study.seed_of(0, 0, 0, 1)
+    monkeypatch.setattr(objectives, "score_policy", nan_once)
     cfg = tiny(tmp_path, folds=1, trials=3, top_n=1)
-    run = search(cfg, quiet=True, report=False)
-    bad = [t for t in run.trials() if t["trial"] == 1]
-    assert len(bad) == 1 and bad[0]["score"] is None and "nan" in bad[0]["error"]
+    run = search(cfg, quiet=True)
+    bad = [t for t in run.trials() if t.trial == 1]
+    assert len(bad) == 1 and bad[0].score is None and "nan" in bad[0].error
     run.proxy_weights(0).unlink()  # the resumed search replays every trial into a new study
-    search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True, report=False)
+    search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True)
 
 
 def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
@@ -155,15 +166,15 @@ def test_resume_after_interruption_redoes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(RunDir, "append_trial", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        search(cfg, quiet=True, report=False)
+        search(cfg, quiet=True)
     monkeypatch.setattr(RunDir, "append_trial", real_append)
     with RunDir(cfg.out).locked():  # the interrupted run let go of its directory
         pass
     trained = []
-    real_train = matching.train_proxy
-    monkeypatch.setattr(matching, "train_proxy", lambda m, d, **kw: (trained.append(1), real_train(m, d, **kw))[1])
-    run = search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True, report=False)
-    keys = [(t["split"], t["repeat"], t["trial"]) for t in run.trials()]
+    real_train = objectives.train_proxy
+    monkeypatch.setattr(objectives, "train_proxy", lambda m, d, **kw: (trained.append(1), real_train(m, d, **kw))[1])
+    run = search(resolve(overrides={"out": cfg.out}), resume=True, quiet=True)
+    keys = [(t.split, t.repeat, t.trial) for t in run.trials()]
     assert len(keys) == len(set(keys)) == 10
     assert trained == []  # both proxies were saved before the interruption
     assert run.policy_file.exists()
@@ -174,26 +185,24 @@ def test_a_directory_in_use_or_finished_is_refused(tmp_path):
     run = RunDir(cfg.out)
     with run.locked():
         with pytest.raises(ConfigError, match="in use"):
-            search(cfg, quiet=True, report=False)
-    search(cfg, quiet=True, report=False)
+            search(cfg, quiet=True)
+    search(cfg, quiet=True)
     with pytest.raises(ConfigError, match="already holds a run"):
-        search(cfg, quiet=True, report=False)
+        search(cfg, quiet=True)
 
 
 def test_ray_engine_produces_the_same_kind_of_run(tmp_path):
     pytest.importorskip("ray")
-    run = search(tiny(tmp_path, engine="ray", folds=2, trials=3, top_n=1, cpus_per_trial=1), quiet=True,
-                 report=False)
+    run = search(tiny(tmp_path, engine="ray", folds=2, trials=3, top_n=1, cpus_per_trial=1), quiet=True)
     trials = run.trials()
-    assert len(trials) == 6 and {t["split"] for t in trials} == {0, 1}
+    assert len(trials) == 6 and {t.split for t in trials} == {0, 1}
     assert isinstance(augsearch.load_policy(run.policy_file), augsearch.Policy)
 
 
 def test_ray_engine_refuses_resources_the_machine_lacks(tmp_path):
     pytest.importorskip("ray")
     with pytest.raises(AugsearchError, match="cpus-per-trial"):
-        search(tiny(tmp_path, engine="ray", folds=1, trials=2, top_n=1, cpus_per_trial=4096), quiet=True,
-               report=False)
+        search(tiny(tmp_path, engine="ray", folds=1, trials=2, top_n=1, cpus_per_trial=4096), quiet=True)
 
 
 def _write_bright_dark_folder(root: Path, n: int = 120, size: int = 16) -> None:
@@ -214,7 +223,7 @@ def test_search_learns_to_avoid_ops_that_destroy_the_labels(tmp_path):
     cfg = resolve(overrides=dict(dataset=f"folder:{tmp_path / 'data'}", image_size=16, epochs=4, batch_size=32,
                                  folds=1, trials=40, top_n=5, startup_trials=10, num_sub_policies=1, num_ops=2,
                                  draws=2, score="loss", engine="local", out=str(tmp_path / "run")))
-    run = search(cfg, quiet=True, report=False)
+    run = search(cfg, quiet=True)
     harmful = {"Invert"}  # always swaps the classes (Solarize and Brightness do at some levels only)
 
     def harm(subs) -> float:
@@ -226,9 +235,9 @@ def test_search_learns_to_avoid_ops_that_destroy_the_labels(tmp_path):
     final_subs = [[[op.name, op.prob, op.magnitude] for op in sp.ops] for sp in final.sub_policies]
     random_harm = len(harmful) / len(FAST_AA_OPS) * 0.5  # expected harm of a uniformly random op slot
     assert harm(final_subs) < 0.4 * random_harm
-    random_scores = [t["score"] for t in trials if t["trial"] < cfg.startup_trials]
-    kept = sorted((t["score"] for t in trials), reverse=True)[:cfg.top_n]
-    assert sum(kept) / len(kept) > sum(random_scores) / len(random_scores)
+    random_scores = [t.score for t in trials if t.trial < cfg.startup_trials]
+    best = sorted((t.score for t in trials), reverse=True)[:cfg.top_n]
+    assert sum(best) / len(best) > sum(random_scores) / len(random_scores)
 
 
 def test_cli_run_with_config_file_and_overrides(tmp_path, capsys):
@@ -244,7 +253,7 @@ def test_cli_run_with_config_file_and_overrides(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--trials", "0"], "trials must be at least 1"),
-    (["--score", "median"], "score must be"),
+    (["--score", "median"], "unknown score rule 'median'; known: best-of-k, accuracy, loss"),
     (["--space", "nope"], "unknown search space"),
     (["--dataset", "folder:/no/such/dir"], "/no/such/dir"),
 ])

@@ -14,7 +14,8 @@ from PIL import Image
 
 from augsearch import Policy
 from augsearch.cli import main
-from augsearch.viz.report import SECTIONS, ReportError, write_report
+from augsearch.search.rundir import RunDirError, Trial
+from augsearch.viz.report import SECTIONS, write_report
 
 SUB_POLICIES = [[["Rotate", 0.7, 0.8], ["Equalize", 0.4, None]], [["Cutout", 0.5, 0.3], ["Color", 0.9, 0.1]],
                 [["ShearX", 0.2, 0.6], ["Invert", 0.1, None]]]
@@ -31,12 +32,12 @@ def make_run(root: Path, *, dataset: str = "digits") -> Path:
     for split in range(2):
         for trial in range(3):
             failed = split == 1 and trial == 1
-            lines.append(json.dumps({
-                "split": split, "repeat": 0, "trial": trial, "params": {},
-                "sub_policies": SUB_POLICIES[trial:trial + 2] or SUB_POLICIES[:1],
-                "score": None if failed else 0.5 + 0.1 * trial + 0.01 * split,
-                "accuracy": None if failed else 0.8, "loss": None if failed else 0.6, "seconds": 1.5,
-                "error": "RuntimeError: out of memory" if failed else None}))
+            candidate = Policy(SUB_POLICIES[trial:trial + 2] or SUB_POLICIES[:1], convention="fast-aa")
+            lines.append(Trial(
+                split=split, repeat=0, trial=trial, params={}, candidate=None if failed else candidate.to_config(),
+                score=None if failed else 0.5 + 0.1 * trial + 0.01 * split,
+                metrics={} if failed else {"accuracy": 0.8, "loss": 0.6}, seconds=1.5,
+                error="RuntimeError: out of memory" if failed else None).to_json())
         epochs = [{"epoch": e, "loss": 2.0 / e, "train_acc": 0.3 * e, "lr": 0.05, "seconds": 1.0} for e in (1, 2, 3)]
         (run / "proxies" / f"split{split}.json").write_text(json.dumps(
             {"split": split, "train_size": 60, "holdout_size": 40, "epochs": epochs, "holdout_accuracy": 0.85,
@@ -118,14 +119,15 @@ def test_a_dataset_that_will_not_load_falls_back_to_photos(tmp_path):
     (lambda run: (run / "trials.jsonl").write_text('{"split": 0}\n'), "trials.jsonl:1: corrupt"),
     (lambda run: (run / "trials.jsonl").write_text(""), "trials.jsonl: no trials"),
     (lambda run: (run / "trials.jsonl").write_text(
-        '{"split": 0, "trial": 0, "score": 0.5, "sub_policies": [[["Rotate", "often", 0.3]]]}\n'),
-     "trials.jsonl:1: corrupt \\(sub-policies"),
+        '{"split": 0, "repeat": 0, "trial": 0, "params": {}, "score": 0.5, "candidate": {"augsearch": 1, '
+        '"convention": "fast-aa", "sub_policies": [[["Rotate", "often", 0.3]]]}}\n'),
+     "trials.jsonl:1: corrupt trial record \\(candidate: sub_policies\\[0\\]\\[0\\].prob: probability"),
     (lambda run: (run / "proxies" / "split0.json").write_text('{"epochs": 3}'), "split0.json: corrupt"),
 ])
 def test_broken_run_files_are_named(tmp_path, damage, named):
     run = make_run(tmp_path)
     damage(run)
-    with pytest.raises(ReportError, match=named):
+    with pytest.raises(RunDirError, match=named):
         write_report(run)
 
 

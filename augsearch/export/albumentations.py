@@ -30,8 +30,11 @@ per-image pipeline of transforms; magnitude noise cannot be pinned: they raise :
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations must not call home on import
 
@@ -41,73 +44,74 @@ from albumentations.core.transforms_interface import BasicTransform  # noqa: E40
 
 from augsearch.conventions import Convention  # noqa: E402
 from augsearch.errors import PolicyError  # noqa: E402
-from augsearch.export import op_pins, refuse_noise  # noqa: E402
+from augsearch.export.pins import op_pins, refuse_noise, unsupported  # noqa: E402
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment  # noqa: E402
 from augsearch.mixing import Mixup  # noqa: E402
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation  # noqa: E402
-from augsearch.policy import Augment, Policy  # noqa: E402
+from augsearch.policy import Augment, Policy, PolicyData  # noqa: E402
 
 Transform = BasicTransform | A.BaseCompose
 
-_CV2_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
-_NO_EQUIVALENT = {
+REFUSED_OPS: Mapping[str, str] = MappingProxyType({
     "SolarizeAdd": "albumentations has no transform that adds a level to dark pixels only",
     "SamplePairing": "it blends two images of a batch, and albumentations augments one image at a time",
-}
+})
+_CV2_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
 _SHARPEN_MAX = 14.0  # Sharpen's alpha = (factor - 1) / 13 must stay within [0, 1]
 
 
-def to_albumentations(policy: Augment | Mixup, *, aspect: float = 1.0) -> A.Compose:
+def to_albumentations(policy: PolicyData, *, aspect: float = 1.0) -> A.Compose:
     """An ``A.Compose`` that draws what ``policy`` draws, with every op's magnitude pinned.
 
     ``aspect`` is the height/width of the images the pipeline will see; only the translation
     that moves albumentations' shear pivot to augsearch's corner depends on it.
     """
-    if isinstance(policy, Mixup):
-        raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be exported to "
-                          "albumentations, which augments one image at a time: apply it to batches instead",
-                          value=policy.kind)
-    if isinstance(policy, AugMix):
-        raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
-                          "exported to albumentations, which has no such composition", value=policy.kind)
-    if not isinstance(policy, Augment):
-        raise PolicyError("expected an augsearch policy", value=type(policy).__name__)
-    if isinstance(aspect, bool) or not isinstance(aspect, (int, float)) or not aspect > 0:
-        raise PolicyError("aspect (height / width) must be a number above 0", place="aspect", value=aspect)
-    pins = _Pins(policy.convention, fill=policy.fill, interpolation=policy.interpolation, aspect=float(aspect))
-    if isinstance(policy, Policy):
-        body = _policy(policy, pins)
-    elif isinstance(policy, RandAugment):
-        body = _randaugment(policy, pins)
-    elif isinstance(policy, TrivialAugment):
-        body = _trivialaugment(policy, pins)
-    elif isinstance(policy, Cutout):
-        body = A.CoarseDropout(num_holes_range=(policy.holes, policy.holes),
-                               hole_height_range=(policy.size, policy.size),
-                               hole_width_range=(policy.size, policy.size), fill=_colour(policy.fill), p=1.0)
-    else:
-        raise PolicyError("cannot be exported to albumentations", value=type(policy).__name__)
-    return A.Compose([body], p=1.0)
+    return A.Compose([_transform(policy, aspect)], p=1.0)
 
 
-def _policy(policy: Policy, pins: _Pins) -> Transform:
+@functools.singledispatch
+def _transform(policy: object, aspect: float) -> Transform:
+    """The transform of ``policy``'s kind; a kind not registered below cannot be exported."""
+    raise unsupported(policy, "albumentations")
+
+
+@_transform.register(Mixup)
+def _mixing(policy: Mixup, aspect: float) -> Transform:
+    raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be exported to "
+                      "albumentations, which augments one image at a time: apply it to batches instead",
+                      value=policy.kind)
+
+
+@_transform.register(AugMix)
+def _augmix(policy: AugMix, aspect: float) -> Transform:
+    raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
+                      "exported to albumentations, which has no such composition", value=policy.kind)
+
+
+@_transform.register(Policy)
+def _policy(policy: Policy, aspect: float) -> Transform:
     """One sub-policy chosen uniformly (``OneOf`` weighs its children by their equal ``p``)."""
+    pins = _Pins.of(policy, aspect)
     refuse_noise(policy.magnitude_std, policy.kind, "albumentations")
     subs = [A.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops], p=1.0)
             for sp in policy.sub_policies]
     return A.OneOf(subs, p=1.0)
 
 
-def _randaugment(policy: RandAugment, pins: _Pins) -> Transform:
+@_transform.register(RandAugment)
+def _randaugment(policy: RandAugment, aspect: float) -> Transform:
     """``RandomOrder`` with replacement keeps the draw order, as RandAugment applies its ``n`` ops
     (``SomeOf`` would sort them into list order)."""
+    pins = _Pins.of(policy, aspect)
     refuse_noise(policy.magnitude_std, policy.kind, "albumentations")
     ops = [pins.op(name, policy.m, prob=policy.prob) for name in policy.ops]
     return A.RandomOrder(ops, n=policy.n, replace=True, p=1.0)
 
 
-def _trivialaugment(policy: TrivialAugment, pins: _Pins) -> Transform:
+@_transform.register(TrivialAugment)
+def _trivialaugment(policy: TrivialAugment, aspect: float) -> Transform:
     """A uniform op, then a uniform magnitude bin: one pinned transform per bin."""
+    pins = _Pins.of(policy, aspect)
     conv = policy.convention
     if conv.levels is None:
         raise PolicyError(f"TrivialAugment draws magnitudes from the continuous scale of the {conv.name!r} "
@@ -120,6 +124,15 @@ def _trivialaugment(policy: TrivialAugment, pins: _Pins) -> Transform:
         else:
             choices.append(A.OneOf([pins.op(name, m, prob=1.0) for m in range(conv.levels)], p=1.0))
     return A.OneOf(choices, p=1.0)
+
+
+@_transform.register(Cutout)
+def _cutout_family(policy: Cutout, aspect: float) -> Transform:
+    """``holes`` squares of ``size`` pixels in the family's own colour."""
+    pins = _Pins.of(policy, aspect)
+    return A.CoarseDropout(num_holes_range=(policy.holes, policy.holes),
+                           hole_height_range=(policy.size, policy.size),
+                           hole_width_range=(policy.size, policy.size), fill=pins.fill, p=1.0)
 
 
 def _colour(fill: Fill) -> tuple[float, ...]:
@@ -135,72 +148,44 @@ class _Pins:
         self.interpolation = _CV2_INTERPOLATION[interpolation]
         self.aspect = aspect
 
+    @classmethod
+    def of(cls, policy: Augment, aspect: float) -> _Pins:
+        """``policy``'s pins; ``aspect`` is checked here, once the kind is known to be exportable."""
+        if isinstance(aspect, bool) or not isinstance(aspect, (int, float)) or not aspect > 0:
+            raise PolicyError("aspect (height / width) must be a number above 0", place="aspect", value=aspect)
+        return cls(policy.convention, fill=policy.fill, interpolation=policy.interpolation, aspect=float(aspect))
+
     def op(self, name: str, magnitude: float | None, *, prob: float) -> Transform:
         """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly;
         relative ranges stay fractions of the side, for albumentations to scale to each image (and
         truncate to pixels)."""
-        op, values = op_pins(self.convention, name, magnitude, target="albumentations", refused=_NO_EQUIVALENT)
-        variants = [self._pinned(op, value, relative) for value, relative in values]
+        op, values = op_pins(self.convention, name, magnitude, target="albumentations", mapped=MAPPED_OPS,
+                             refused=REFUSED_OPS)
+        variants = [_BUILDERS[op](self, value, relative) for value, relative in values]
         if len(variants) == 1:
             variants[0].p = prob
             return variants[0]
         return A.OneOf(variants, p=prob)
 
-    def _pinned(self, op: str, value: float | None, relative: bool) -> Transform:
-        match op:
-            case "Identity":
-                return A.NoOp(p=1.0)
-            case "ShearX" | "ShearY":
-                return self._shear(value, "x" if op == "ShearX" else "y")
-            case "TranslateX" | "TranslateY":
-                return self._translate(value, "x" if op == "TranslateX" else "y", relative=relative)
-            case "Rotate":
-                return self._affine(rotate=(value, value))
-            case "FlipLR":
-                return A.HorizontalFlip(p=1.0)
-            case "FlipUD":
-                return A.VerticalFlip(p=1.0)
-            case "AutoContrast":
-                return A.AutoContrast(cutoff=0, method="pil", p=1.0)
-            case "Equalize":
-                return A.Equalize(mode="pil", by_channels=True, p=1.0)
-            case "Invert":
-                return A.InvertImg(p=1.0)
-            case "Solarize":
-                return _solarize(value)
-            case "Posterize":
-                return _posterize(value)
-            case "Brightness":
-                return _jitter(brightness=value)
-            case "Contrast":
-                return _jitter(contrast=value)
-            case "Color":
-                return _jitter(saturation=value)
-            case "Sharpness":
-                return _sharpness(value)
-            case "Cutout":
-                return _cutout(value, relative=relative)
-        raise PolicyError("cannot be exported to albumentations", value=op)
-
-    def _affine(self, **kwargs) -> Transform:
+    def affine(self, **kwargs) -> Transform:
         return A.Affine(interpolation=self.interpolation, fill=self.fill, border_mode=cv2.BORDER_CONSTANT,
                         p=1.0, **kwargs)
 
-    def _shear(self, value: float, axis: str) -> Transform:
+    def shear(self, value: float, axis: str) -> Transform:
         """albumentations shears by an angle (``tan(angle)`` is augsearch's factor) about the centre;
         moving the result by ``-factor * other side / 2`` pivots it about the top-left corner."""
         other = "y" if axis == "x" else "x"
         angle = math.degrees(math.atan(value))
         shift = -value / 2 * (self.aspect if axis == "x" else 1 / self.aspect)
-        return self._affine(shear={axis: (angle, angle), other: (0.0, 0.0)},
-                            translate_percent={axis: (shift, shift), other: (0.0, 0.0)})
+        return self.affine(shear={axis: (angle, angle), other: (0.0, 0.0)},
+                           translate_percent={axis: (shift, shift), other: (0.0, 0.0)})
 
-    def _translate(self, value: float, axis: str, *, relative: bool) -> Transform:
+    def translate(self, value: float, axis: str, *, relative: bool) -> Transform:
         other = "y" if axis == "x" else "x"
         if relative:
-            return self._affine(translate_percent={axis: (value, value), other: (0.0, 0.0)})
+            return self.affine(translate_percent={axis: (value, value), other: (0.0, 0.0)})
         shift = math.ceil(value - 0.5)  # the whole-pixel shift augsearch's nearest sampling makes
-        return self._affine(translate_px={axis: (shift, shift), other: (0, 0)})
+        return self.affine(translate_px={axis: (shift, shift), other: (0, 0)})
 
 
 def _solarize(threshold: float) -> Transform:
@@ -251,3 +236,29 @@ def _cutout(side: float, *, relative: bool) -> Transform:
     sides = (side, side) if relative else (round(side), round(side))
     return A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=sides, hole_width_range=sides,
                            fill=_colour(DEFAULT_CUTOUT_FILL), p=1.0)
+
+
+Builder = Callable[[_Pins, float | None, bool], Transform]  # (pins, pinned value, whether it is a fraction)
+
+# augsearch's op -> albumentations' transform for one pinned value; the ops with no equivalent are REFUSED_OPS
+_BUILDERS: dict[str, Builder] = {
+    "Identity": lambda pins, value, relative: A.NoOp(p=1.0),
+    "ShearX": lambda pins, value, relative: pins.shear(value, "x"),
+    "ShearY": lambda pins, value, relative: pins.shear(value, "y"),
+    "TranslateX": lambda pins, value, relative: pins.translate(value, "x", relative=relative),
+    "TranslateY": lambda pins, value, relative: pins.translate(value, "y", relative=relative),
+    "Rotate": lambda pins, value, relative: pins.affine(rotate=(value, value)),
+    "FlipLR": lambda pins, value, relative: A.HorizontalFlip(p=1.0),
+    "FlipUD": lambda pins, value, relative: A.VerticalFlip(p=1.0),
+    "AutoContrast": lambda pins, value, relative: A.AutoContrast(cutoff=0, method="pil", p=1.0),
+    "Equalize": lambda pins, value, relative: A.Equalize(mode="pil", by_channels=True, p=1.0),
+    "Invert": lambda pins, value, relative: A.InvertImg(p=1.0),
+    "Solarize": lambda pins, value, relative: _solarize(value),
+    "Posterize": lambda pins, value, relative: _posterize(value),
+    "Brightness": lambda pins, value, relative: _jitter(brightness=value),
+    "Contrast": lambda pins, value, relative: _jitter(contrast=value),
+    "Color": lambda pins, value, relative: _jitter(saturation=value),
+    "Sharpness": lambda pins, value, relative: _sharpness(value),
+    "Cutout": lambda pins, value, relative: _cutout(value, relative=relative),
+}
+MAPPED_OPS: frozenset[str] = frozenset(_BUILDERS)

@@ -15,24 +15,27 @@ raise :class:`PolicyError`.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from augsearch.conventions import Convention
 from augsearch.errors import AugsearchError, PolicyError
-from augsearch.export import op_pins, refuse_noise
+from augsearch.export.pins import op_pins, refuse_noise, unsupported
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment
 from augsearch.mixing import Mixup
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill
 from augsearch.policy import Augment, Policy
 
-_REMOVED_ALIASES = {"bool": bool, "complex": complex}  # gone in numpy 1.24, still used by imgaug 0.4.0
-_NO_EQUIVALENT = {
+REFUSED_OPS: Mapping[str, str] = MappingProxyType({
     "SolarizeAdd": "imgaug has no augmenter that adds a level to dark pixels only",
     "SamplePairing": "it blends two images of a batch",
-}
+})
+_REMOVED_ALIASES = {"bool": bool, "complex": complex}  # gone in numpy 1.24, still used by imgaug 0.4.0
 
 
 def import_imgaug() -> Any:
@@ -49,34 +52,56 @@ def import_imgaug() -> Any:
     return iaa
 
 
-def to_imgaug(policy: Augment | Mixup) -> Any:
-    """imgaug augmenters that draw what ``policy`` draws, with every op's magnitude pinned."""
-    if isinstance(policy, Mixup):
-        raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be exported to "
-                          "imgaug: apply it to batches instead", value=policy.kind)
-    if isinstance(policy, AugMix):
-        raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
-                          "exported to imgaug", value=policy.kind)
-    if not isinstance(policy, Augment):
-        raise PolicyError("expected an augsearch policy", value=type(policy).__name__)
-    if isinstance(policy, Cutout):
-        raise PolicyError("imgaug's Cutout takes its side as a fraction of the image; a Cutout of a side in "
-                          "pixels cannot be exported to imgaug", value=policy.size)
-    iaa = import_imgaug()
-    pins = _Pins(iaa, policy.convention, fill=policy.fill)
-    if isinstance(policy, Policy):
-        refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
-        return iaa.OneOf([iaa.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops])
-                          for sp in policy.sub_policies])
-    if isinstance(policy, RandAugment):
-        # n independent uniform choices in a row: with replacement and in draw order, as RandAugment
-        # draws (iaa.SomeOf would choose without replacement)
-        refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
-        return iaa.Sequential([iaa.OneOf([pins.op(name, policy.m, prob=policy.prob) for name in policy.ops])
-                               for _ in range(policy.n)])
-    if isinstance(policy, TrivialAugment):
-        return iaa.OneOf([_bins(pins, name) for name in policy.ops])
-    raise PolicyError("cannot be exported to imgaug", value=type(policy).__name__)
+@functools.singledispatch
+def to_imgaug(policy: object) -> Any:
+    """imgaug augmenters that draw what ``policy`` draws, with every op's magnitude pinned.
+
+    One implementation per policy kind is registered below; any other kind is refused."""
+    raise unsupported(policy, "imgaug")
+
+
+@to_imgaug.register(Mixup)
+def _mixing(policy: Mixup) -> Any:
+    raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be exported to "
+                      "imgaug: apply it to batches instead", value=policy.kind)
+
+
+@to_imgaug.register(AugMix)
+def _augmix(policy: AugMix) -> Any:
+    raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
+                      "exported to imgaug", value=policy.kind)
+
+
+@to_imgaug.register(Cutout)
+def _cutout_family(policy: Cutout) -> Any:
+    raise PolicyError("imgaug's Cutout takes its side as a fraction of the image; a Cutout of a side in "
+                      "pixels cannot be exported to imgaug", value=policy.size)
+
+
+@to_imgaug.register(Policy)
+def _policy(policy: Policy) -> Any:
+    """One sub-policy chosen uniformly, its ops in order."""
+    pins = _Pins.of(policy)
+    refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
+    return pins.iaa.OneOf([pins.iaa.Sequential([pins.op(op.name, op.magnitude, prob=op.prob) for op in sp.ops])
+                           for sp in policy.sub_policies])
+
+
+@to_imgaug.register(RandAugment)
+def _randaugment(policy: RandAugment) -> Any:
+    """``n`` independent uniform choices in a row: with replacement and in draw order, as RandAugment
+    draws (``iaa.SomeOf`` would choose without replacement)."""
+    pins = _Pins.of(policy)
+    refuse_noise(policy.magnitude_std, policy.kind, "imgaug")
+    return pins.iaa.Sequential([pins.iaa.OneOf([pins.op(name, policy.m, prob=policy.prob) for name in policy.ops])
+                                for _ in range(policy.n)])
+
+
+@to_imgaug.register(TrivialAugment)
+def _trivialaugment(policy: TrivialAugment) -> Any:
+    """A uniform op, then a uniform magnitude bin."""
+    pins = _Pins.of(policy)
+    return pins.iaa.OneOf([_bins(pins, name) for name in policy.ops])
 
 
 def _bins(pins: _Pins, name: str) -> Any:
@@ -98,61 +123,30 @@ class _Pins:
         import imgaug.parameters as iap  # noqa: PLC0415  (import_imgaug has run)
 
         self.iaa = iaa
+        self.pil = iaa.pillike
         self.iap = iap
         self.fill = iap.DeterministicList(list(fill))  # one value per channel; a tuple would be a range
         self.convention = convention
 
+    @classmethod
+    def of(cls, policy: Augment) -> _Pins:
+        """``policy``'s pins; imgaug is imported here, once the kind is known to be exportable."""
+        return cls(import_imgaug(), policy.convention, fill=policy.fill)
+
     def op(self, name: str, magnitude: float | None, *, prob: float) -> Any:
         """Op ``name`` at ``magnitude``, firing with ``prob``; a signed op picks +v or -v evenly;
         relative ranges stay fractions of the side, for imgaug to scale to each image."""
-        op, values = op_pins(self.convention, name, magnitude, target="imgaug", refused=_NO_EQUIVALENT)
-        variants = [self._pinned(op, value, relative) for value, relative in values]
+        op, values = op_pins(self.convention, name, magnitude, target="imgaug", mapped=MAPPED_OPS,
+                             refused=REFUSED_OPS)
+        variants = [_BUILDERS[op](self, value, relative) for value, relative in values]
         chosen = variants[0] if len(variants) == 1 else self.iaa.OneOf(variants)
         return self.iaa.Sometimes(prob, chosen)
 
-    def _pinned(self, op: str, value: float | None, relative: bool) -> Any:
-        iaa = self.iaa
-        pil = iaa.pillike
-        match op:
-            case "Identity":
-                return iaa.Identity()
-            case "ShearX" | "ShearY":
-                return self._shear(value, "x" if op == "ShearX" else "y")
-            case "TranslateX" | "TranslateY":
-                return self._translate(value, "x" if op == "TranslateX" else "y", relative=relative)
-            case "Rotate":  # pillike turns the other way from augsearch for the same angle
-                return pil.Affine(rotate=-value, fillcolor=self.fill, center=(0.5, 0.5))
-            case "FlipLR":
-                return iaa.Fliplr(1.0)
-            case "FlipUD":
-                return iaa.Flipud(1.0)
-            case "AutoContrast":
-                return pil.Autocontrast(cutoff=0)
-            case "Equalize":
-                return pil.Equalize()
-            case "Invert":
-                return iaa.Invert(1.0)
-            case "Solarize":
-                first = math.ceil(value)  # the darkest pixel value that is inverted
-                return iaa.Identity() if first > 255 else pil.Solarize(p=1.0, threshold=max(first, 0))
-            case "Posterize":
-                bits = int(value)
-                if bits <= 0:  # keeps no bit: black, which Posterize (1..8 bits) cannot say
-                    return pil.EnhanceBrightness(factor=0.0)
-                return pil.Posterize(nb_bits=min(bits, 8))
-            case "Brightness":
-                return pil.EnhanceBrightness(factor=value)
-            case "Contrast":
-                return pil.EnhanceContrast(factor=value)
-            case "Color":
-                return pil.EnhanceColor(factor=value)
-            case "Sharpness":
-                return pil.EnhanceSharpness(factor=value)
-            case "Cutout":
-                return self._cutout(value, relative=relative)
-        raise PolicyError("cannot be exported to imgaug", value=op)
+    def rotate(self, value: float) -> Any:
+        """pillike turns the other way from augsearch for the same angle."""
+        return self.pil.Affine(rotate=-value, fillcolor=self.fill, center=(0.5, 0.5))
 
-    def _shear(self, value: float, axis: str) -> Any:
+    def shear(self, value: float, axis: str) -> Any:
         """pillike.Affine shears by ``tanh`` of its angle in radians (where PIL's factor is ``tan``),
         so the angle that gives augsearch's factor is ``atanh(factor)``; ``(0, 0)`` pivots at the corner."""
         if abs(value) >= 1:
@@ -160,16 +154,26 @@ class _Pins:
                               "or more", value=value)
         angle = -math.degrees(math.atanh(value))
         other = "y" if axis == "x" else "x"
-        return self.iaa.pillike.Affine(shear={axis: angle, other: 0.0}, fillcolor=self.fill, center=(0.0, 0.0))
+        return self.pil.Affine(shear={axis: angle, other: 0.0}, fillcolor=self.fill, center=(0.0, 0.0))
 
-    def _translate(self, value: float, axis: str, *, relative: bool) -> Any:
+    def translate(self, value: float, axis: str, *, relative: bool) -> Any:
         other = "y" if axis == "x" else "x"
         if relative:
-            return self.iaa.pillike.Affine(translate_percent={axis: value, other: 0.0}, fillcolor=self.fill)
+            return self.pil.Affine(translate_percent={axis: value, other: 0.0}, fillcolor=self.fill)
         shift = math.ceil(value - 0.5)  # the whole-pixel shift augsearch's nearest sampling makes
-        return self.iaa.pillike.Affine(translate_px={axis: shift, other: 0}, fillcolor=self.fill)
+        return self.pil.Affine(translate_px={axis: shift, other: 0}, fillcolor=self.fill)
 
-    def _cutout(self, side: float, *, relative: bool) -> Any:
+    def solarize(self, threshold: float) -> Any:
+        first = math.ceil(threshold)  # the darkest pixel value that is inverted
+        return self.iaa.Identity() if first > 255 else self.pil.Solarize(p=1.0, threshold=max(first, 0))
+
+    def posterize(self, value: float) -> Any:
+        bits = int(value)
+        if bits <= 0:  # keeps no bit: black, which Posterize (1..8 bits) cannot say
+            return self.pil.EnhanceBrightness(factor=0.0)
+        return self.pil.Posterize(nb_bits=min(bits, 8))
+
+    def cutout(self, side: float, *, relative: bool) -> Any:
         """A square of ``side`` (a fraction of the image), centre uniform, clipped, in CIFAR-10's
         mean colour as augsearch's op fills it."""
         if not relative:
@@ -178,3 +182,29 @@ class _Pins:
         colour = self.iap.DeterministicList(list(DEFAULT_CUTOUT_FILL))
         return self.iaa.Cutout(nb_iterations=1, position="uniform", size=side, squared=True, fill_mode="constant",
                                cval=colour, fill_per_channel=True)
+
+
+Builder = Callable[[_Pins, float | None, bool], Any]  # (pins, pinned value, whether it is a fraction)
+
+# augsearch's op -> imgaug's augmenter for one pinned value; the ops with no equivalent are REFUSED_OPS
+_BUILDERS: dict[str, Builder] = {
+    "Identity": lambda pins, value, relative: pins.iaa.Identity(),
+    "ShearX": lambda pins, value, relative: pins.shear(value, "x"),
+    "ShearY": lambda pins, value, relative: pins.shear(value, "y"),
+    "TranslateX": lambda pins, value, relative: pins.translate(value, "x", relative=relative),
+    "TranslateY": lambda pins, value, relative: pins.translate(value, "y", relative=relative),
+    "Rotate": lambda pins, value, relative: pins.rotate(value),
+    "FlipLR": lambda pins, value, relative: pins.iaa.Fliplr(1.0),
+    "FlipUD": lambda pins, value, relative: pins.iaa.Flipud(1.0),
+    "AutoContrast": lambda pins, value, relative: pins.pil.Autocontrast(cutoff=0),
+    "Equalize": lambda pins, value, relative: pins.pil.Equalize(),
+    "Invert": lambda pins, value, relative: pins.iaa.Invert(1.0),
+    "Solarize": lambda pins, value, relative: pins.solarize(value),
+    "Posterize": lambda pins, value, relative: pins.posterize(value),
+    "Brightness": lambda pins, value, relative: pins.pil.EnhanceBrightness(factor=value),
+    "Contrast": lambda pins, value, relative: pins.pil.EnhanceContrast(factor=value),
+    "Color": lambda pins, value, relative: pins.pil.EnhanceColor(factor=value),
+    "Sharpness": lambda pins, value, relative: pins.pil.EnhanceSharpness(factor=value),
+    "Cutout": lambda pins, value, relative: pins.cutout(value, relative=relative),
+}
+MAPPED_OPS: frozenset[str] = frozenset(_BUILDERS)

@@ -8,6 +8,9 @@ output is exactly what augsearch gives. Images are PIL images, plain uint8 tenso
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import PIL.Image
@@ -16,9 +19,16 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from augsearch.errors import PolicyError
+from augsearch.export.pins import unsupported
 from augsearch.families import AugMix
 from augsearch.mixing import Mixup
-from augsearch.policy import Augment, check_image, image_size, is_batch
+from augsearch.ops import OPS
+from augsearch.plans import check_image, image_size, is_batch
+from augsearch.policy import Augment
+
+# The transform applies augsearch's own kernels, so every op maps to itself and none is refused.
+MAPPED_OPS: frozenset[str] = frozenset(OPS)
+REFUSED_OPS: Mapping[str, str] = MappingProxyType({})
 
 
 def _is_plain_tensor(inpt: Any) -> bool:
@@ -40,14 +50,7 @@ class PolicyTransform(v2.Transform):
 
     def __init__(self, policy: Augment) -> None:
         super().__init__()
-        if isinstance(policy, Mixup):
-            raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be a per-sample "
-                              "torchvision transform: apply it to batches after the DataLoader", value=policy.kind)
-        if not isinstance(policy, Augment):
-            raise PolicyError("expected an augsearch policy", value=type(policy).__name__)
-        if isinstance(policy, AugMix) and policy.jsd:
-            raise PolicyError("AugMix with jsd=True returns three views of each image, which a torchvision "
-                              "transform cannot; export it with jsd=False", place="jsd", value=True)
+        _check(policy)
         self.policy = policy
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
@@ -68,6 +71,30 @@ class PolicyTransform(v2.Transform):
 
     def extra_repr(self) -> str:
         return repr(self.policy)
+
+
+@functools.singledispatch
+def _check(policy: object) -> None:
+    """Refuses what a per-sample transform cannot apply; the kinds it can are registered below."""
+    raise unsupported(policy, "torchvision")
+
+
+@_check.register(Augment)
+def _per_image(policy: Augment) -> None:
+    """Any per-image policy: the transform draws its plans and applies them with augsearch's kernels."""
+
+
+@_check.register(AugMix)
+def _augmix(policy: AugMix) -> None:
+    if policy.jsd:
+        raise PolicyError("AugMix with jsd=True returns three views of each image, which a torchvision "
+                          "transform cannot; export it with jsd=False", place="jsd", value=True)
+
+
+@_check.register(Mixup)
+def _mixing(policy: Mixup) -> None:
+    raise PolicyError(f"{policy.kind} mixes the images and labels of a batch; it cannot be a per-sample "
+                      "torchvision transform: apply it to batches after the DataLoader", value=policy.kind)
 
 
 def to_torchvision(policy: Augment) -> PolicyTransform:

@@ -8,87 +8,92 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
+from augsearch.models import MODELS
+from augsearch.registry import Registry
+from augsearch.search.engines import ENGINES
+from augsearch.search.objectives import OBJECTIVES, SCORE_RULES
+from augsearch.search.rundir import RunDir
+from augsearch.search.spaces import SPACES
 
-SCORES = ("best-of-k", "accuracy", "loss")
-ENGINES = ("ray", "local")
+def _option(default: Any, help: str, *, choices: Registry | None = None) -> Any:
+    """A field of :class:`RunConfig`: its default, its ``--help`` text and, for named things, the
+    registry whose names it takes."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Every option of ``augsearch run``; ``help`` metadata feeds ``--help``."""
+    """Every option of ``augsearch run``; the metadata feeds ``--help`` and its choices."""
 
-    space: str = dataclasses.field(default="fast-aa", metadata={"help": "search space (augsearch spaces)"})
-    dataset: str = dataclasses.field(default="digits", metadata={
-        "help": "digits (embedded), cifar10, cifar100, svhn or folder:PATH"})
-    data_root: str = dataclasses.field(default="data", metadata={"help": "where torchvision datasets live"})
-    subset: int | None = dataclasses.field(default=None, metadata={
-        "help": "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)"})
-    image_size: int | None = dataclasses.field(default=None, metadata={
-        "help": "resize images to this side (default: the dataset's, 32 for folders)"})
-    skip_bad: bool = dataclasses.field(default=False, metadata={
-        "help": "skip unreadable images with a warning instead of stopping"})
-    model: str = dataclasses.field(default="small-cnn", metadata={
-        "help": "proxy model: small-cnn, wrn40_2, resnet20, resnet18 or timm:NAME"})
-    epochs: int = dataclasses.field(default=12, metadata={"help": "proxy training epochs"})
-    batch_size: int = dataclasses.field(default=128, metadata={"help": "proxy training batch size"})
-    lr: float = dataclasses.field(default=0.05, metadata={"help": "peak learning rate (SGD, cosine)"})
-    weight_decay: float = dataclasses.field(default=5e-4, metadata={"help": "SGD weight decay"})
-    label_smoothing: float = dataclasses.field(default=0.0, metadata={"help": "label smoothing of the proxy"})
-    folds: int = dataclasses.field(default=2, metadata={
-        "help": "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: 5"})
-    train_fraction: float = dataclasses.field(default=0.6, metadata={"help": "share of D_M in each split"})
-    trials: int = dataclasses.field(default=40, metadata={"help": "B: TPE trials per split and repeat; paper: 200"})
-    repeats: int = dataclasses.field(default=1, metadata={"help": "T: independent searches per split; paper: 2"})
-    top_n: int = dataclasses.field(default=10, metadata={"help": "N: best candidates kept per search"})
-    num_sub_policies: int = dataclasses.field(default=5, metadata={"help": "sub-policies per candidate"})
-    num_ops: int = dataclasses.field(default=2, metadata={"help": "ops per sub-policy"})
-    startup_trials: int = dataclasses.field(default=10, metadata={"help": "random trials before TPE models"})
-    score: str = dataclasses.field(default="best-of-k", metadata={
-        "help": "best-of-k: accuracy when any of k draws is right (Fast AA's code); accuracy: mean "
-                "accuracy over draws; loss: minus the mean loss (the paper's density matching)"})
-    draws: int = dataclasses.field(default=5, metadata={"help": "k: augmented draws of D_A per candidate"})
-    engine: str = dataclasses.field(default="ray", metadata={"help": "ray (Ray Tune) or local (in-process)"})
-    address: str | None = dataclasses.field(default=None, metadata={
-        "help": "existing Ray cluster: auto or ray://HOST:PORT"})
-    cpus_per_trial: float = dataclasses.field(default=1.0, metadata={"help": "CPUs per split task"})
-    gpus_per_trial: float | None = dataclasses.field(default=None, metadata={
-        "help": "GPUs per split task, fractions allowed (default: 1 when a GPU is present, else 0)"})
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of splits, proxies and samplers"})
-    out: str | None = dataclasses.field(default=None, metadata={
-        "help": "run directory (default: runs/<timestamp>-<space>)"})
+    space: str = _option("fast-aa", "search space (augsearch spaces)", choices=SPACES)
+    objective: str = _option("density-matching", "how candidates are scored", choices=OBJECTIVES)
+    dataset: str = _option("digits", "dataset: " + ", ".join(DATASETS.names()) + " (digits is embedded)")
+    data_root: str = _option("data", "where torchvision datasets live")
+    subset: int | None = _option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)")
+    image_size: int | None = _option(None, "resize images to this side (default: the dataset's, 32 for folders)")
+    skip_bad: bool = _option(False, "skip unreadable images with a warning instead of stopping")
+    model: str = _option("small-cnn", "proxy model: " + ", ".join(MODELS.names()))
+    epochs: int = _option(12, "proxy training epochs")
+    batch_size: int = _option(128, "proxy training batch size")
+    lr: float = _option(0.05, "peak learning rate (SGD, cosine)")
+    weight_decay: float = _option(5e-4, "SGD weight decay")
+    label_smoothing: float = _option(0.0, "label smoothing of the proxy")
+    folds: int = _option(2, "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: 5")
+    train_fraction: float = _option(0.6, "share of D_M in each split")
+    trials: int = _option(40, "B: trials per split and repeat; paper: 200")
+    repeats: int = _option(1, "T: independent searches per split; paper: 2")
+    top_n: int = _option(10, "N: best candidates kept per search")
+    num_sub_policies: int = _option(5, "sub-policies per candidate")
+    num_ops: int = _option(2, "ops per sub-policy")
+    startup_trials: int = _option(10, "random trials before TPE models")
+    score: str = _option("best-of-k", "density matching's rule: best-of-k, accuracy when any of k draws is "
+                         "right (Fast AA's code); accuracy, mean accuracy over draws; loss, minus the mean "
+                         "loss (the paper's)", choices=SCORE_RULES)
+    draws: int = _option(5, "k: augmented draws of D_A per candidate")
+    engine: str = _option("ray", "where the splits run: Ray Tune or in-process", choices=ENGINES)
+    address: str | None = _option(None, "existing Ray cluster: auto or ray://HOST:PORT")
+    cpus_per_trial: float = _option(1.0, "CPUs per split task")
+    gpus_per_trial: float | None = _option(None, "GPUs per split task, fractions allowed (default: 1 when a GPU "
+                                           "is present, else 0)")
+    seed: int = _option(0, "seed of splits, proxies and samplers")
+    out: str | None = _option(None, "run directory (default: runs/<timestamp>-<space>)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 _FIELDS = {f.name: f for f in fields(RunConfig)}
+_TYPES = typing.get_type_hints(RunConfig)
 
 
-def _expected_type(name: str) -> tuple[type, ...]:
-    text = str(_FIELDS[name].type)
-    kinds: tuple[type, ...] = ()
-    for word, kind in (("int", int), ("float", float), ("str", str), ("bool", bool)):
-        if word in text:
-            kinds += (kind,)
-    return kinds
+def field_type(name: str) -> tuple[type, bool]:
+    """The value type of option ``name`` and whether it may be unset (``None``)."""
+    hint = _TYPES[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return (args[0], True) if args else (hint, False)
 
 
 def _check(name: str, value: Any, origin: str) -> Any:
-    if value is None and "None" in str(_FIELDS[name].type):
+    kind, optional = field_type(name)
+    if value is None and optional:
         return None
-    kinds = _expected_type(name)
-    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise ConfigError(f"{origin}: {name} must be {names} (got {value!r})")
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise ConfigError(f"{origin}: {name} must be {kind.__name__}{' or null' if optional else ''} "
+                          f"(got {value!r})")
+    choices = _FIELDS[name].metadata["choices"]
+    if choices is not None:
+        choices.get(value)  # an unknown name is an error that lists the known ones
     return value
 
 
@@ -106,13 +111,13 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     need(cfg.lr > 0, "lr", "> 0")
     need(cfg.weight_decay >= 0, "weight_decay", ">= 0")
     need(0.0 <= cfg.label_smoothing < 1.0, "label_smoothing", "in [0, 1)")
-    need(cfg.score in SCORES, "score", " or ".join(SCORES))
-    need(cfg.engine in ENGINES, "engine", " or ".join(ENGINES))
     need(cfg.cpus_per_trial > 0, "cpus_per_trial", "> 0")
     need(cfg.gpus_per_trial is None or cfg.gpus_per_trial >= 0, "gpus_per_trial", ">= 0")
     need(cfg.subset is None or cfg.subset >= 2, "subset", "at least 2")
     need(cfg.image_size is None or cfg.image_size >= 8, "image_size", "at least 8")
     need(cfg.top_n <= cfg.trials, "top_n", f"at most trials ({cfg.trials})")
+    MODELS.resolve(cfg.model)  # a typo is refused before anything is created
+    DATASETS.resolve(cfg.dataset)
     return cfg
 
 
@@ -154,3 +159,11 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
 
 def config_fields() -> dict[str, dataclasses.Field]:
     return dict(_FIELDS)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """The resolved configuration of the run in directory ``path``."""
+    run = RunDir(path)
+    if not run.config_file.exists():
+        raise ConfigError(f"{run.path} is not a run directory (no config.yaml)")
+    return resolve(overrides=read_config_file(run.config_file))

@@ -1,26 +1,111 @@
 """The run directory is the state of a search: everything finished is on disk, appended as it
-completes, so ``--resume`` and the report read the directory and nothing else.
+completes, so ``--resume``, the progress display, the summary and the report read the directory
+and nothing else, through the one trial-record schema here (:class:`Trial`).
 
 Layout: ``config.yaml``, ``trials.jsonl`` (one line per evaluated candidate),
 ``proxies/split{k}.json`` and ``.pt`` (training metrics and weights), ``policy.yaml``,
-``summary.json``, and ``.lock``, which a working process holds (``flock``).
+``summary.json``, ``report.html`` with ``report/``, ``ray/`` (Ray Tune's own logs, when the Ray
+engine ran), and ``.lock``, which a working process holds (``flock``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from augsearch.errors import ConfigError
-from augsearch.search.config import RunConfig, read_config_file, resolve
+from augsearch.errors import AugsearchError, ConfigError, PolicyError
+from augsearch.files import from_config
+from augsearch.policy import PolicyData
+
+
+class RunDirError(AugsearchError):
+    """A file of a run directory is corrupt; the message names the file and line."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluated candidate: where it ran (split, repeat, trial number), what the sampler
+    proposed (``params``), the candidate itself as a policy config of any kind, and its score
+    with the objective's metrics; a failed trial has ``error`` and no score."""
+
+    split: int
+    repeat: int
+    trial: int
+    params: dict[str, Any]
+    candidate: dict[str, Any] | None
+    score: float | None
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.score is not None
+
+    def to_json(self) -> str:
+        record = {k: v for k, v in asdict(self).items() if not (k == "traceback" and v is None)}
+        return json.dumps(record, separators=(",", ":"))
+
+    @classmethod
+    def from_record(cls, record: Any) -> Trial:
+        """A record read back, checked field by field; raises ``ValueError`` saying what is wrong."""
+        if not isinstance(record, dict):
+            raise ValueError("expected a JSON object")
+        unknown = set(record) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+        checks = {
+            "split": (_is_count, "a count"), "repeat": (_is_count, "a count"), "trial": (_is_count, "a count"),
+            "params": (lambda v: isinstance(v, dict), "an object"),
+            "candidate": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+            "score": (lambda v: v is None or (_is_number(v) and math.isfinite(v)), "a finite number or null"),
+            "error": (lambda v: v is None or isinstance(v, str), "text or null"),
+            "metrics": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()),
+                        "an object of numbers"),
+            "seconds": (_is_number, "a number"),
+            "traceback": (lambda v: v is None or isinstance(v, str), "text or null"),
+        }
+        for name, (ok, what) in checks.items():
+            if name in record and not ok(record[name]):
+                raise ValueError(f"{name!r} must be {what}, got {record[name]!r:.60}")
+        for name in ("split", "repeat", "trial", "params", "candidate", "score"):
+            if name not in record:
+                raise ValueError(f"missing field {name!r}")
+        if (record.get("error") is None) == (record["score"] is None):
+            raise ValueError("a trial has either a score or an error")
+        if record.get("error") is None and record["candidate"] is None:
+            raise ValueError("a scored trial needs its candidate")
+        trial = cls(**record)
+        trial.policy()
+        return trial
+
+    def policy(self) -> PolicyData | None:
+        """The candidate as a policy object (``None`` for a failed trial that built none)."""
+        if self.candidate is None:
+            return None
+        try:
+            return from_config(self.candidate)
+        except PolicyError as err:
+            raise ValueError(f"candidate: {err}") from None
 
 
 class RunDir:
@@ -42,18 +127,13 @@ class RunDir:
         return self.path / "proxies" / f"split{split}.pt"
 
     # -- creating and resuming
-    def create(self, cfg: RunConfig) -> None:
+    def create(self, config: Mapping[str, Any]) -> None:
         """Start a new run here; refuses a directory that already holds a run."""
         if self.config_file.exists():
             raise ConfigError(f"{self.path} already holds a run: continue it with --resume {self.path} "
                               "or choose another --out")
         (self.path / "proxies").mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    def load_config(self) -> RunConfig:
-        if not self.config_file.exists():
-            raise ConfigError(f"{self.path} is not a run directory (no config.yaml)")
-        return resolve(overrides=read_config_file(self.config_file))
+        self.config_file.write_text(yaml.safe_dump(dict(config), sort_keys=False))
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -77,30 +157,43 @@ class RunDir:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- records
-    def append_trial(self, record: dict[str, Any]) -> None:
+    def append_trial(self, trial: Trial) -> None:
         """Append one trial as one write, so parallel writers never interleave lines."""
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        fd = os.open(self.trials_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+        fd = os.open(self.trials_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
         try:
-            os.write(fd, line.encode())
+            os.write(fd, (trial.to_json() + "\n").encode())
         finally:
             os.close(fd)
 
-    def trials(self) -> list[dict[str, Any]]:
-        """Every complete trial line (a half-written last line from a crash is ignored)."""
-        if not self.trials_file.exists():
+    def trials(self) -> list[Trial]:
+        """Every trial recorded. A last line without its newline is a write that a crash cut
+        short, and is not a record; any other line that is not a valid record is an error."""
+        try:
+            data = self.trials_file.read_bytes()
+        except FileNotFoundError:
             return []
+        lines = data.split(b"\n")[:-1]  # what follows the last newline is torn (or empty)
         out = []
-        for line in self.trials_file.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
                 continue
+            try:
+                out.append(Trial.from_record(json.loads(line)))
+            except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                raise RunDirError(f"{self.trials_file}:{number}: corrupt trial record ({err})") from None
         return out
+
+    def drop_torn_tail(self) -> None:
+        """Cut a torn last line (a crash mid-write) so that appended records start on a line of their own."""
+        try:
+            data = self.trials_file.read_bytes()
+        except FileNotFoundError:
+            return
+        if data and not data.endswith(b"\n"):
+            os.truncate(self.trials_file, data.rfind(b"\n") + 1)
 
     def write_json(self, path: Path, data: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
-

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from augsearch.cli import command
+from augsearch.commands import command
 from augsearch.errors import ConfigError
 from augsearch.viz.grid import DEFAULT_TILE
 

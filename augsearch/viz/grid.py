@@ -20,7 +20,8 @@ from augsearch.errors import AugsearchError, DataError
 from augsearch.families import MixPlan
 from augsearch.mixing import Mixup
 from augsearch.ops import OPS
-from augsearch.policy import Applied, Augment, Plan
+from augsearch.plans import Applied, Plan
+from augsearch.policy import Augment
 from augsearch.specs import load_policy
 from augsearch.viz.draw import Tile, sheet, to_pil
 

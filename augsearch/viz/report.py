@@ -26,7 +26,8 @@ from augsearch.conventions import Convention
 from augsearch.data import default_image_size, load_dataset
 from augsearch.errors import AugsearchError
 from augsearch.ops import OPS
-from augsearch.policy import Policy
+from augsearch.policy import Policy, PolicyData
+from augsearch.search.rundir import RunDir, RunDirError, Trial
 from augsearch.specs import load_policy
 from augsearch.viz.draw import save_png
 from augsearch.viz.grid import pick_rows, sample_grid, sample_photos
@@ -38,10 +39,9 @@ TOP_CANDIDATES = 10
 SAMPLE_ROWS = 6
 SAMPLE_DRAWS = 6
 SAMPLE_TILE = 112
-TRIAL_KEYS = {"split": int, "trial": int, "sub_policies": list}
 
 
-class ReportError(AugsearchError):
+class ReportError(RunDirError):
     """A run directory file is missing or unreadable; the message names the file."""
 
 
@@ -51,9 +51,9 @@ class Run:
 
     path: Path
     config: dict[str, Any]
-    trials: list[dict[str, Any]]
+    trials: list[Trial]
     proxies: list[dict[str, Any]]
-    policy: Policy
+    policy: PolicyData
     summary: dict[str, Any]
 
 
@@ -65,15 +65,15 @@ def read_run(run_dir: str | Path) -> Run:
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
     config = _mapping(_read(path / "config.yaml", yaml.safe_load), path / "config.yaml")
-    trials = read_trials(path / "trials.jsonl")
-    splits = sorted({t["split"] for t in trials})
+    trials = RunDir(path).trials()
+    if not trials:
+        raise ReportError(f"{path / 'trials.jsonl'}: no trials recorded")
+    splits = sorted({t.split for t in trials})
     proxies = [read_proxy(path / "proxies" / f"split{k}.json") for k in splits]
     policy_file = path / "policy.yaml"
     if not policy_file.is_file():
         raise ReportError(f"{policy_file}: missing (the search writes it when it finishes)")
     policy = load_policy(policy_file)
-    if not isinstance(policy, Policy):
-        raise ReportError(f"{policy_file}: expected kind 'policy' with sub_policies, got {policy.kind!r}")
     summary = _mapping(_read(path / "summary.json", json.loads), path / "summary.json")
     return Run(path, config, trials, proxies, policy, summary)
 
@@ -95,42 +95,6 @@ def _mapping(data: Any, file: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ReportError(f"{file}: corrupt (expected a mapping, got {type(data).__name__})")
     return data
-
-
-def read_trials(file: Path) -> list[dict[str, Any]]:
-    """The trial records; a record without a usable split, trial, score or sub-policies is an error."""
-    lines = _read(file, str.splitlines)
-    trials = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{file}:{number}"
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            raise ReportError(f"{where}: corrupt ({err})") from None
-        if not isinstance(record, dict):
-            raise ReportError(f"{where}: corrupt (expected a JSON object)")
-        for key, kind in TRIAL_KEYS.items():
-            if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
-                raise ReportError(f"{where}: corrupt ({key!r} must be {kind.__name__})")
-        if not _is_number(record.get("score"), optional=True):
-            raise ReportError(f"{where}: corrupt ('score' must be a number or null)")
-        if not all(isinstance(sp, list) and all(_is_op(op) for op in sp) for sp in record["sub_policies"]):
-            raise ReportError(f"{where}: corrupt (sub-policies must be lists of [op, probability, level])")
-        trials.append(record)
-    if not trials:
-        raise ReportError(f"{file}: no trials recorded")
-    return trials
-
-
-def _is_number(value: Any, *, optional: bool = False) -> bool:
-    return (optional and value is None) or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
-def _is_op(op: Any) -> bool:
-    return (isinstance(op, list) and len(op) in (2, 3) and isinstance(op[0], str) and _is_number(op[1])
-            and (len(op) == 2 or _is_number(op[2], optional=True)))
 
 
 def read_proxy(file: Path) -> dict[str, Any]:
@@ -164,17 +128,17 @@ def _integer_ticks(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def plot_scores(trials: Sequence[Mapping[str, Any]]) -> Figure:
+def plot_scores(trials: Sequence[Trial]) -> Figure:
     """Each candidate's score in evaluation order, per split, with the best so far."""
     fig = _figure(11, 4.4)
     ax = fig.subplots()
-    by_split: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    by_split: dict[int, list[Trial]] = defaultdict(list)
     for t in trials:
-        by_split[t["split"]].append(t)
+        by_split[t.split].append(t)
     for k, records in sorted(by_split.items()):
-        records = sorted(records, key=lambda t: (t.get("repeat", 0), t["trial"]))
+        records = sorted(records, key=lambda t: (t.repeat, t.trial))
         xs = np.arange(1, len(records) + 1)
-        scores = np.array([np.nan if t["score"] is None else t["score"] for t in records], dtype=float)
+        scores = np.array([np.nan if t.score is None else t.score for t in records], dtype=float)
         failed = np.isnan(scores)
         best = np.fmax.accumulate(scores)
         label = f"split {k}" + (f" (best {np.nanmax(scores):.4f})" if not failed.all() else "")
@@ -291,10 +255,17 @@ def _table(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], *, cls: 
     return f'<table class="{cls}">{head}<tbody>{body}</tbody></table>'
 
 
-def _sub_policies(subs: Sequence[Sequence[Sequence[Any]]], run: Run) -> str:
+def _sub_policies(subs: Sequence[Sequence[Sequence[Any]]], convention: Convention, run: Run) -> str:
     size = run.config.get("image_size") or default_image_size(str(run.config.get("dataset")))
-    return "<br>".join(html.escape(" > ".join(op_text(op, run.policy.convention, size=size) for op in sp))
-                       for sp in subs)
+    return "<br>".join(html.escape(" > ".join(op_text(op, convention, size=size) for op in sp)) for sp in subs)
+
+
+def candidate_html(policy: PolicyData, run: Run) -> str:
+    """A candidate of any kind: sub-policies with their physical values, else the policy's repr."""
+    if isinstance(policy, Policy):
+        subs = [[[op.name, op.prob, op.magnitude] for op in sp.ops] for sp in policy.sub_policies]
+        return _sub_policies(subs, policy.convention, run)
+    return html.escape(repr(policy))
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -327,26 +298,29 @@ def _duration(seconds: Any) -> str:
 
 
 def top_candidates(run: Run) -> str:
-    scored = sorted((t for t in run.trials if t["score"] is not None), key=lambda t: -t["score"])
-    rows = [(*(html.escape(_number(v)) for v in (rank, t["split"], t.get("repeat", 0), t["trial"], t["score"],
-                                                   t.get("accuracy"), t.get("loss"))),
-             _sub_policies(t["sub_policies"], run))
-            for rank, t in enumerate(scored[:TOP_CANDIDATES], 1)]
+    scored = sorted((t for t in run.trials if t.ok), key=lambda t: -t.score)[:TOP_CANDIDATES]
+    metrics = sorted({k for t in scored for k in t.metrics if not k.endswith("_seconds")})
+    rows = [(*(html.escape(_number(v)) for v in (rank, t.split, t.repeat, t.trial, t.score,
+                                                   *(t.metrics.get(k) for k in metrics))),
+             candidate_html(t.policy(), run))
+            for rank, t in enumerate(scored, 1)]
     if not rows:
         return "<p>No candidate has a score: every trial failed.</p>"
-    return _table(("#", "split", "repeat", "trial", "score", "accuracy", "loss", "sub-policies"), rows,
-                  cls="policies")
+    return _table(("#", "split", "repeat", "trial", "score", *metrics, "candidate"), rows, cls="policies")
 
 
 def final_head(run: Run) -> str:
-    subs = [[[op.name, op.prob, op.magnitude] for op in sp.ops] for sp in run.policy.sub_policies]
-    rows = [(str(i), _sub_policies([sp], run)) for i, sp in enumerate(subs[:TOP_CANDIDATES])]
+    policy = run.policy
+    if not isinstance(policy, Policy):
+        return f"<p>{candidate_html(policy, run)}</p>"
+    rows = [(str(i), candidate_html(Policy([sp], convention=policy.convention), run))
+            for i, sp in enumerate(policy.sub_policies[:TOP_CANDIDATES])]
     return _table(("#", "sub-policy"), rows, cls="policies")
 
 
 SUMMARY_SHOWN = ("space", "dataset", "model", "engine", "device", "wall_seconds", "trials", "failed_trials",
                  "trials_per_second", "device_hours", "device_hours_unit", "best_score_per_split",
-                 "final_sub_policies")
+                 "final_sub_policies", "final_kind")
 
 
 def timings(run: Run) -> str:
@@ -358,11 +332,12 @@ def timings(run: Run) -> str:
     items = [("space", s.get("space")), ("dataset", s.get("dataset")), ("model", s.get("model")),
              ("engine", s.get("engine")), ("device", s.get("device")),
              ("wall time", _duration(s.get("wall_seconds"))), ("trials", s.get("trials", len(run.trials))),
-             ("failed trials", s.get("failed_trials", sum(t["score"] is None for t in run.trials))),
+             ("failed trials", s.get("failed_trials", sum(not t.ok for t in run.trials))),
              ("trials per second", _number(s.get("trials_per_second"), 3)),
              ("device-hours", _number(s.get("device_hours"), 4) + (f" ({unit})" if unit else "")),
              ("best score per split", ", ".join(f"{k}: {_number(v)}" for k, v in best.items()) or "-"),
-             ("final sub-policies", s.get("final_sub_policies", len(run.policy)))]
+             ("final policy", f"{len(run.policy)} sub-policies" if isinstance(run.policy, Policy)
+              else run.policy.kind)]
     items += [(k.replace("_", " "), v) for k, v in s.items() if k not in SUMMARY_SHOWN]
     return _table(None, ((html.escape(k), html.escape(_plain(v))) for k, v in items), cls="kv")
 
@@ -403,8 +378,10 @@ def write_report(run_dir: str | Path) -> Path:
     out = run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
     pngs = {}
-    for name, fig in (("scores", plot_scores(run.trials)), ("ops", plot_ops(run.policy)),
-                      ("proxies", plot_proxies(run.proxies))):
+    figures = {"scores": plot_scores(run.trials), "proxies": plot_proxies(run.proxies)}
+    if isinstance(run.policy, Policy):
+        figures["ops"] = plot_ops(run.policy)
+    for name, fig in figures.items():
         pngs[name] = out / f"{name}.png"
         fig.savefig(pngs[name])
     grid, note = sample_picture(run)
@@ -414,10 +391,12 @@ def write_report(run_dir: str | Path) -> Path:
     body = {
         "summary": timings(run),
         "scores": _img(pngs["scores"], "candidate scores per split"),
-        "ops": _img(pngs["ops"], "op counts and levels in the final policy"),
+        "ops": (_img(pngs["ops"], "op counts and levels in the final policy") if "ops" in pngs
+                else f"<p>{candidate_html(run.policy, run)}</p>"),
         "top": (f"<h3>Best candidates (of {len(run.trials)} trials)</h3>{top_candidates(run)}"
-                f"<h3>Final policy: first {min(len(run.policy), TOP_CANDIDATES)} of {len(run.policy)} "
-                f"sub-policies ({run.policy.convention.name} levels)</h3>{final_head(run)}"),
+                + (f"<h3>Final policy: first {min(len(run.policy), TOP_CANDIDATES)} of {len(run.policy)} "
+                   f"sub-policies ({run.policy.convention.name} levels)</h3>{final_head(run)}"
+                   if isinstance(run.policy, Policy) else "")),
         "samples": (f'<p class="note">{html.escape(note)}</p>' if note else "")
                    + "<p>First column: original; under each draw, the ops that fired.</p>"
                    + _img(pngs["samples"], "the final policy on sample images"),

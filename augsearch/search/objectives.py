@@ -1,0 +1,124 @@
+"""Objectives: how a candidate policy is scored on a split.
+
+Density matching (Fast AutoAugment, Lim et al. 2019): a proxy is trained on D_M without the
+searched augmentation; a candidate is then scored by how well that proxy still classifies D_A
+*augmented by the candidate* (no retraining). A policy whose images the proxy still recognises
+keeps the data's distribution. A new objective is one more class with ``@OBJECTIVES.register``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from augsearch.data import ImageSet
+from augsearch.models import build_model
+from augsearch.policy import Augment, PolicyData
+from augsearch.registry import Registry
+from augsearch.search.protocols import Objective, Scorer, Split
+from augsearch.search.rundir import RunDir
+from augsearch.train import evaluate, train_proxy
+
+OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
+"""Objective factories; their keyword-only arguments are the run options they take."""
+
+SCORE_RULES: Registry[Callable[[Mapping[str, float]], float]] = Registry("score rule")
+"""Density matching's score rules: best-of-k, accuracy when any of k draws is right (Fast AA's
+code); accuracy, mean accuracy over draws; loss, minus the mean loss (the paper's)."""
+SCORE_RULES.register("best-of-k", lambda r: r["best_of_k"])
+SCORE_RULES.register("accuracy", lambda r: r["accuracy"])
+SCORE_RULES.register("loss", lambda r: -r["loss"])
+
+
+@dataclass(frozen=True)
+class ProxyRecipe:
+    """How a split's proxy model is built and trained."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    seed: int
+
+    def trained(self, split: Split, run: RunDir, device: torch.device) -> torch.nn.Module:
+        """The split's proxy: loaded from the run directory, or trained on D_M and saved there."""
+        data = split.model_data
+        seed = self.seed + split.index
+        model = build_model(self.model, num_classes=len(data.classes), image_size=data.images.shape[-1], seed=seed)
+        weights = run.proxy_weights(split.index)
+        if weights.exists():
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            return model.to(device)
+        start = time.perf_counter()
+        epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),
+                             lr=self.lr, weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
+                             device=device, seed=seed)
+        clean = evaluate(model, split.augment_data.images, split.augment_data.labels, device=device)
+        run.write_json(run.proxy_metrics(split.index), {
+            "split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
+            "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
+            "seconds": time.perf_counter() - start,
+            "device": f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"})
+        tmp = weights.with_suffix(".pt.tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(weights)
+        return model
+
+
+def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, draws: int, rule: str,
+                 seed: int, device: torch.device | str) -> dict[str, float]:
+    """Score ``policy`` by the proxy's results on ``draws`` augmented copies of ``holdout`` (D_A).
+
+    Returns ``score`` (by ``rule``), ``accuracy`` (mean over draws), ``best_of_k`` (a sample
+    counts when any draw is right), ``loss`` (mean) and the seconds spent augmenting and in
+    inference."""
+    generator = torch.Generator().manual_seed(seed)
+    images = holdout.images.to(device)
+    any_correct = torch.zeros(len(holdout), dtype=torch.bool)
+    accuracy = loss = augment_seconds = inference_seconds = 0.0
+    for _ in range(draws):
+        start = time.perf_counter()
+        augmented = policy(images, generator=generator)
+        middle = time.perf_counter()
+        result = evaluate(model, augmented, holdout.labels, device=device)
+        inference_seconds += time.perf_counter() - middle
+        augment_seconds += middle - start
+        any_correct |= result["per_sample_correct"]
+        accuracy += result["accuracy"] / draws
+        loss += result["loss"] / draws
+    metrics = {"accuracy": accuracy, "best_of_k": any_correct.float().mean().item(), "loss": loss}
+    return {"score": SCORE_RULES.get(rule)(metrics), **metrics, "augment_seconds": augment_seconds,
+            "inference_seconds": inference_seconds}
+
+
+@dataclass(frozen=True)
+class DensityMatching(Objective):
+    """Scores a candidate by a proxy trained on D_M, on ``draws`` augmented copies of D_A."""
+
+    proxy: ProxyRecipe
+    draws: int
+    rule: str
+
+    def prepare(self, split: Split, run: RunDir, device: torch.device) -> Scorer:
+        model = self.proxy.trained(split, run, device)
+        d_a = split.augment_data
+        holdout = ImageSet(d_a.images.to(device), d_a.labels.to(device), d_a.classes, d_a.name)  # stays on the device
+
+        def score(policy: PolicyData, seed: int) -> dict[str, float]:
+            if not isinstance(policy, Augment):
+                raise TypeError(f"density matching scores per-image policies, not {policy.kind}")
+            return score_policy(policy, model, holdout, draws=self.draws, rule=self.rule, seed=seed, device=device)
+        return score
+
+
+@OBJECTIVES.register("density-matching")
+def density_matching(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float,
+                     label_smoothing: float, seed: int, draws: int, score: str) -> DensityMatching:
+    """Fast AutoAugment's density matching: a proxy trained once per split, candidates scored without retraining."""
+    return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed),
+                           draws, score)

@@ -1,0 +1,68 @@
+"""What a search is made of, as small contracts: a :class:`Space` says what a candidate is, an
+:class:`Objective` says how one is scored. A method is a composition of the two with a sampler
+(the space suggests one) and an engine; none of them knows the others' names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import torch
+
+from augsearch.data import ImageSet
+from augsearch.policy import PolicyData
+
+if TYPE_CHECKING:
+    from augsearch.search.rundir import RunDir
+
+Scorer = Callable[[PolicyData, int], Mapping[str, float]]
+"""Scores one candidate with a seed: ``score`` (higher is better) plus any metrics to record."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of the search data: ``model_data`` trains, ``augment_data`` scores."""
+
+    index: int
+    model_data: ImageSet
+    augment_data: ImageSet
+
+
+class Space(ABC):
+    """A family of candidate policies that a sampler can propose."""
+
+    name: str
+    description: str
+
+    @abstractmethod
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The sampler's parameters; finished trials are replayed with these on resume."""
+
+    @abstractmethod
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        """The policy that one set of sampled parameters describes."""
+
+    @abstractmethod
+    def combine(self, kept: Sequence[PolicyData], *, source: str) -> PolicyData:
+        """The final policy from the best candidates, best first within each search."""
+
+    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+        """The sampler that suits the space: TPE after ``startup_trials`` random ones by default."""
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
+
+    def details(self) -> str:
+        """One line on what the space holds, for ``augsearch spaces``."""
+        return ""
+
+
+class Objective(ABC):
+    """How a candidate is scored on a split."""
+
+    @abstractmethod
+    def prepare(self, split: Split, run: RunDir, device: torch.device) -> Scorer:
+        """Whatever the split needs once (a trained proxy, kept in the run directory), then the
+        scorer for its candidates."""

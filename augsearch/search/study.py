@@ -1,0 +1,122 @@
+"""One split's search: the space's sampler proposes, the objective scores, the run directory
+records. Every trial is appended as it finishes, so a resumed split replays its finished trials
+into the sampler and redoes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import traceback
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+import torch
+
+from augsearch.data import ImageSet
+from augsearch.errors import AugsearchError, first_line
+from augsearch.policy import PolicyData
+from augsearch.search.protocols import Objective, Scorer, Space, Split
+from augsearch.search.rundir import RunDir, Trial
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many candidates each split's searches propose, and how the sampler starts."""
+
+    trials: int
+    repeats: int
+    startup_trials: int
+    seed: int
+
+
+def search_split(split: Split, *, space: Space, objective: Objective, budget: Budget, run: RunDir,
+                 device: torch.device | str = "cpu") -> None:
+    """Prepare the objective on the split, then run ``repeats`` searches of ``trials`` candidates."""
+    device = torch.device(device)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial from optuna
+    logging.getLogger("optuna").propagate = False
+    scorer = objective.prepare(split, run, device)
+    done = [t for t in run.trials() if t.split == split.index]
+    distributions = space.distributions()
+    for repeat in range(budget.repeats):
+        sampler = space.sampler(seed=seed_of(budget.seed, split.index, repeat), startup_trials=budget.startup_trials)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        finished = sorted((t for t in done if t.repeat == repeat), key=lambda t: t.trial)
+        for record in finished:
+            study.add_trial(optuna.trial.create_trial(
+                params=record.params, distributions=distributions, value=record.score,
+                state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
+        for number in range(len(finished), budget.trials):
+            trial = study.ask(distributions)
+            record = evaluate_trial(trial.params, space, scorer, split=split.index, repeat=repeat, number=number,
+                                    seed=seed_of(budget.seed, split.index, repeat, number))
+            if record.ok:
+                study.tell(trial, record.score)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            run.append_trial(record)
+
+
+def evaluate_trial(params: dict, space: Space, scorer: Scorer, *, split: int, repeat: int, number: int,
+                   seed: int) -> Trial:
+    """Build and score one candidate; a failing candidate is a recorded failure, not a crash."""
+    start = time.perf_counter()
+    where = {"split": split, "repeat": repeat, "trial": number, "params": params}
+    candidate = None
+    try:
+        candidate = space.candidate(params)
+        result = dict(scorer(candidate, seed))
+        score = result.pop("score")
+        if not math.isfinite(score):  # optuna refuses NaN, and JSON has no infinities
+            raise AugsearchError(f"the candidate's score is {score} ({result})")
+        return Trial(**where, candidate=candidate.to_config(), score=score, metrics=result,
+                     seconds=time.perf_counter() - start)
+    except (AugsearchError, RuntimeError, ValueError, TypeError) as err:  # the search goes on
+        return Trial(**where, candidate=None if candidate is None else candidate.to_config(), score=None,
+                     error=f"{type(err).__name__}: {first_line(err)}", seconds=time.perf_counter() - start,
+                     traceback=None if isinstance(err, AugsearchError) else traceback.format_exc(limit=3))
+
+
+def seed_of(*parts: int) -> int:
+    """A stable seed for one (run seed, split, repeat[, trial]) combination."""
+    return zlib.crc32(json.dumps(parts).encode())
+
+
+def kept(trials: Sequence[Trial], *, top_n: int) -> list[PolicyData]:
+    """The best ``top_n`` candidates of every (split, repeat) search, in (split, repeat) order and
+    best first within each (ties: the earlier trial)."""
+    groups: dict[tuple[int, int], list[Trial]] = {}
+    for t in trials:
+        if t.ok:
+            groups.setdefault((t.split, t.repeat), []).append(t)
+    best = [t for key in sorted(groups) for t in sorted(groups[key], key=lambda t: (-t.score, t.trial))[:top_n]]
+    return [t.policy() for t in best]
+
+
+@dataclass(frozen=True)
+class SplitWork:
+    """Everything one split's search needs, picklable, so any engine can run it anywhere."""
+
+    data: ImageSet
+    splits: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    space: Space
+    objective: Objective
+    budget: Budget
+    run_path: str
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.images.numel()
+
+    def split(self, k: int) -> Split:
+        model_idx, augment_idx = self.splits[k]
+        return Split(k, self.data.subset(model_idx), self.data.subset(augment_idx))
+
+    def __call__(self, k: int, device: torch.device) -> None:
+        search_split(self.split(k), space=self.space, objective=self.objective, budget=self.budget,
+                     run=RunDir(self.run_path), device=device)
