@@ -43,7 +43,7 @@ class PolicyError(AugsearchError, ValueError):
             text += f" (got {self.value!r})"
         return text
 
-    def located(self, *, file: str | None = None, place_prefix: str | None = None) -> "PolicyError":
+    def located(self, *, file: str | None = None, place_prefix: str | None = None) -> PolicyError:
         """The same error with a file name and/or an outer place added."""
         place = self.place
         if place_prefix:

@@ -88,7 +88,7 @@ class Mixup(PolicyData):
             lams, cuts = map(list, zip(*(self._draw_one(draws) for _ in range(n))))
         else:
             half = [self._draw_one(draws) for _ in range(n // 2)]
-            lams = [l for l, _ in half] + [l for l, _ in reversed(half)]
+            lams = [lam for lam, _ in half] + [lam for lam, _ in reversed(half)]
             cuts = [c for _, c in half] + [c for _, c in reversed(half)]
         partner = images.flip(0)
         out = images.clone()

@@ -45,7 +45,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
     """The bundled policies, loadable by name."""
     from augsearch.specs import bundled_policies, load_policy
 
-    for name, path in bundled_policies().items():
+    for name in bundled_policies():
         policy = load_policy(name)
         source = getattr(policy, "source", None)
         print(f"{name:36s} {policy!r:.80s}" if not source else f"{name:36s} {len(policy)} sub-policies; {source}")

@@ -14,7 +14,6 @@ from PIL import Image, ImageFile
 from augsearch.data import ImageSet, load_dataset, stratified_splits
 from augsearch.errors import AugsearchError, ConfigError, DataError
 
-
 # --- digits -----------------------------------------------------------------------------
 
 

@@ -8,12 +8,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import natural, to_pil, to_tensor
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from augsearch import AugMix, Cutout, Mixup, Policy, RandAugment, TrivialAugment, bundled_policies, load_policy
-from conftest import natural, to_pil, to_tensor
 
 SPECS = ["rand-m9-n2-mstd0.5", "trivial", "augmix:severity=3", "cutout:size=8", "original", *bundled_policies()]
 

@@ -60,7 +60,8 @@ def test_signed_variants_are_plus_then_minus_and_mirror_each_other():
     assert rotate[0].rotate == (30.0, 30.0) and rotate[1].rotate == (-30.0, -30.0)
     shear = one_op(Policy([[("ShearX", 1.0, 9)]]), negate=False)
     angle = math.degrees(math.atan(0.3))
-    assert shear.shear["x"] == pytest.approx((angle, angle)) and shear.translate_percent["x"] == pytest.approx((-0.15, -0.15))
+    assert shear.shear["x"] == pytest.approx((angle, angle))
+    assert shear.translate_percent["x"] == pytest.approx((-0.15, -0.15))
 
 
 def _holes(image: np.ndarray, out: np.ndarray) -> tuple[int, int, int, int]:

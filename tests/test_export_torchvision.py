@@ -95,7 +95,8 @@ def test_float_images_are_refused_with_the_expected_types():
 
 def test_images_of_different_sizes_in_one_sample_are_refused():
     with pytest.raises(ValueError, match="one size"):
-        to_torchvision(INVERT)(tv_tensors.Image(tensor_image()), tv_tensors.Image(torch.zeros(3, 5, 5, dtype=torch.uint8)))
+        small = tv_tensors.Image(torch.zeros(3, 5, 5, dtype=torch.uint8))
+        to_torchvision(INVERT)(tv_tensors.Image(tensor_image()), small)
 
 
 @pytest.mark.parametrize(("policy", "message"), [

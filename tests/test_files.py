@@ -11,8 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from augsearch import (AugMix, CutMix, Cutout, Mixup, Policy, PolicyError, RandAugment, TrivialAugment,
-                       bundled_policies, load_policy)
+from augsearch import (
+    AugMix,
+    CutMix,
+    Cutout,
+    Mixup,
+    Policy,
+    PolicyError,
+    RandAugment,
+    TrivialAugment,
+    bundled_policies,
+    load_policy,
+)
 from augsearch.conventions import CONVENTIONS
 from augsearch.files import from_config, read_policy_file
 from augsearch.formats import dump_text, parse_text

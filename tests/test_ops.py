@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
+from conftest import coordinate_image, run_pil, run_tensor, to_pil, to_tensor
 from PIL import Image, ImageEnhance, ImageOps
 from torchvision.transforms import InterpolationMode
 
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, cutout_boxes, get_op
-from conftest import coordinate_image, run_pil, run_tensor, to_pil, to_tensor
 
 FACTORS = [0.0, 0.1, 0.5, 0.65, 0.73, 0.9, 1.0, 1.2, 1.27, 1.6, 1.9, 1.99, 3.0]
 ENHANCE = {
@@ -260,7 +260,7 @@ def test_geometric_directions_and_fill_are_as_documented(astronaut, astronaut_pi
     fill = (10, 200, 30)
     # TranslateX(+5) moves the content right, TranslateY(+5) down; the uncovered strip is the fill
     for backend in ("tensor", "pil"):
-        def run(name, v):
+        def run(name, v, backend=backend):
             if backend == "tensor":
                 return run_tensor(name, astronaut[None], v, fill=fill)[0]
             return to_tensor(run_pil(name, astronaut_pil, v, fill=fill))

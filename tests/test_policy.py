@@ -19,6 +19,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from conftest import coordinate_image, to_tensor
 from torchvision.transforms import InterpolationMode, v2
 
 from augsearch import AugMix, Cutout, Policy, RandAugment, TrivialAugment, jsd_loss, load_policy
@@ -28,7 +29,6 @@ from augsearch.families import RANDAUGMENT_OPS, MixPlan
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, cutout_boxes
 from augsearch.plans import Applied, apply_plan, apply_plans
 from augsearch.policy import Op, SubPolicy
-from conftest import coordinate_image, to_tensor
 
 SETTINGS = {"fill": (0, 0, 0), "interpolation": "nearest"}
 TOLERANCE = {"Color": 2, "Contrast": 1, "AutoContrast": 1, "Sharpness": 1}

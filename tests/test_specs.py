@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 import timm.data.auto_augment as timm_aa
 
-from augsearch import (AugMix, Cutout, CutMix, Mixup, Policy, PolicyError, RandAugment, TrivialAugment,
-                       bundled_policies, load_policy)
+from augsearch import (
+    AugMix,
+    CutMix,
+    Cutout,
+    Mixup,
+    Policy,
+    PolicyError,
+    RandAugment,
+    TrivialAugment,
+    bundled_policies,
+    load_policy,
+)
 from augsearch.families import AUGMIX_OPS, RANDAUGMENT_OPS
 from augsearch.specs import parse_spec
 

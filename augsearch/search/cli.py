@@ -22,6 +22,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     for name, f in config_fields().items():
         flag = "--" + name.replace("_", "-")
         text = f.metadata["help"]
+        if f.metadata["names"]:
+            text += ": " + ", ".join(f.metadata["names"].names())
         kind, _ = field_type(name)
         if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,

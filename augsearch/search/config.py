@@ -24,10 +24,12 @@ from augsearch.search.objectives import OBJECTIVES, SCORE_RULES
 from augsearch.search.rundir import RunDir
 from augsearch.search.spaces import SPACES
 
-def _option(default: Any, help: str, *, choices: Registry | None = None) -> Any:
+
+def _option(default: Any, help: str, *, choices: Registry | None = None, names: Registry | None = None) -> Any:
     """A field of :class:`RunConfig`: its default, its ``--help`` text and, for named things, the
-    registry whose names it takes."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+    registry whose names it takes (``choices``), or whose names and arguments (``names``:
+    ``folder:PATH``), checked with the other ranges in :func:`validate`."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "names": names})
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,12 @@ class RunConfig:
 
     space: str = _option("fast-aa", "search space (augsearch spaces)", choices=SPACES)
     objective: str = _option("density-matching", "how candidates are scored", choices=OBJECTIVES)
-    dataset: str = _option("digits", "dataset: " + ", ".join(DATASETS.names()) + " (digits is embedded)")
+    dataset: str = _option("digits", "dataset (digits is embedded)", names=DATASETS)
     data_root: str = _option("data", "where torchvision datasets live")
     subset: int | None = _option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)")
     image_size: int | None = _option(None, "resize images to this side (default: the dataset's, 32 for folders)")
     skip_bad: bool = _option(False, "skip unreadable images with a warning instead of stopping")
-    model: str = _option("small-cnn", "proxy model: " + ", ".join(MODELS.names()))
+    model: str = _option("small-cnn", "proxy model", names=MODELS)
     epochs: int = _option(12, "proxy training epochs")
     batch_size: int = _option(128, "proxy training batch size")
     lr: float = _option(0.05, "peak learning rate (SGD, cosine)")
@@ -116,8 +118,9 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     need(cfg.subset is None or cfg.subset >= 2, "subset", "at least 2")
     need(cfg.image_size is None or cfg.image_size >= 8, "image_size", "at least 8")
     need(cfg.top_n <= cfg.trials, "top_n", f"at most trials ({cfg.trials})")
-    MODELS.resolve(cfg.model)  # a typo is refused before anything is created
-    DATASETS.resolve(cfg.dataset)
+    for name, f in _FIELDS.items():  # a typo in a model or dataset is refused before anything is created
+        if f.metadata["names"] is not None:
+            f.metadata["names"].resolve(getattr(cfg, name))
     return cfg
 
 

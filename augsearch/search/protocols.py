@@ -54,6 +54,11 @@ class Space(ABC):
         """The sampler that suits the space: TPE after ``startup_trials`` random ones by default."""
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
 
+    def size(self) -> int | None:
+        """How many distinct candidates the space holds when its sampler enumerates them (a grid),
+        else ``None``; a search then proposes at most that many."""
+        return None
+
     def details(self) -> str:
         """One line on what the space holds, for ``augsearch spaces``."""
         return ""

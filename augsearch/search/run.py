@@ -22,7 +22,7 @@ from augsearch.search.objectives import OBJECTIVES
 from augsearch.search.progress import Progress
 from augsearch.search.rundir import RunDir, Trial
 from augsearch.search.spaces import SPACES
-from augsearch.search.study import Budget, SplitWork, kept
+from augsearch.search.study import Budget, SplitWork, expected_trials, kept
 
 
 def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunDir:
@@ -48,7 +48,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed)
         work = SplitWork(data, splits, space, objective, budget, str(run.path.resolve()))
-        per_split = cfg.trials * cfg.repeats
+        per_split = expected_trials(space, budget) * cfg.repeats
         todo = _unfinished(run, folds=cfg.folds, per_split=per_split)
         try:
             with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet):
@@ -74,7 +74,7 @@ def _unfinished(run: RunDir, *, folds: int, per_split: int) -> list[int]:
     counts: dict[int, int] = {}
     for t in run.trials():
         counts[t.split] = counts.get(t.split, 0) + 1
-    return [k for k in range(folds) if counts.get(k, 0) < per_split or not run.proxy_weights(k).exists()]
+    return [k for k in range(folds) if counts.get(k, 0) < per_split]
 
 
 def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyData, wall: float) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
                  device: torch.device | str = "cpu") -> None:
     """Prepare the objective on the split, then run ``repeats`` searches of ``trials`` candidates."""
     device = torch.device(device)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial from optuna
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no log line per trial from optuna, failed ones included
     logging.getLogger("optuna").propagate = False
     scorer = objective.prepare(split, run, device)
     done = [t for t in run.trials() if t.split == split.index]
@@ -51,15 +51,42 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
             study.add_trial(optuna.trial.create_trial(
                 params=record.params, distributions=distributions, value=record.score,
                 state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
-        for number in range(len(finished), budget.trials):
-            trial = study.ask(distributions)
-            record = evaluate_trial(trial.params, space, scorer, split=split.index, repeat=repeat, number=number,
-                                    seed=seed_of(budget.seed, split.index, repeat, number))
-            if record.ok:
-                study.tell(trial, record.score)
-            else:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+        def attempt(trial: optuna.Trial, repeat: int = repeat) -> float:
+            record = evaluate_trial(suggest(trial, distributions), space, scorer, split=split.index, repeat=repeat,
+                                    number=trial.number, seed=seed_of(budget.seed, split.index, repeat, trial.number))
             run.append_trial(record)
+            if not record.ok:
+                raise _CandidateFailedError  # optuna records the trial as failed
+            return record.score
+
+        # optimize, not ask/tell: samplers that end a study themselves (grid, brute force) need its loop
+        remaining = max(0, expected_trials(space, budget) - len(finished))
+        study.optimize(attempt, n_trials=remaining, catch=(_CandidateFailedError,))
+
+
+class _CandidateFailedError(Exception):
+    """A candidate that failed: recorded in the run directory already."""
+
+
+def expected_trials(space: Space, budget: Budget) -> int:
+    """Trials per search: the budget, or all of a finite space when it holds fewer candidates."""
+    size = space.size()
+    return budget.trials if size is None else min(budget.trials, size)
+
+
+def suggest(trial: optuna.Trial, distributions: dict[str, optuna.distributions.BaseDistribution]) -> dict:
+    """Let ``trial`` sample every parameter of ``distributions``, in order."""
+    for name, d in distributions.items():
+        if isinstance(d, optuna.distributions.CategoricalDistribution):
+            trial.suggest_categorical(name, d.choices)
+        elif isinstance(d, optuna.distributions.IntDistribution):
+            trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+        elif isinstance(d, optuna.distributions.FloatDistribution):
+            trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+        else:
+            raise TypeError(f"unsupported distribution for {name}: {d!r}")
+    return dict(trial.params)
 
 
 def evaluate_trial(params: dict, space: Space, scorer: Scorer, *, split: int, repeat: int, number: int,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-import warnings
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
