@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from augsearch.commands import command
+from augsearch.conventions import CONVENTIONS
 
 
 def _ops_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--convention", help="show one convention only")
+    p.add_argument("--convention", help="show one convention only: " + ", ".join(CONVENTIONS.names()))
 
 
 @command("ops", _ops_args)
@@ -19,7 +20,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from augsearch.conventions import CONVENTIONS, get_convention
+    from augsearch.conventions import get_convention
     from augsearch.ops import OPS
 
     conventions = [get_convention(args.convention)] if args.convention else list(CONVENTIONS.values())

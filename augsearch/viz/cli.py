@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 from augsearch.commands import command
+from augsearch.conventions import CONVENTIONS
+from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
 from augsearch.viz.grid import DEFAULT_TILE
 
@@ -26,8 +28,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--images", type=Path, metavar="DIR", help="a folder of image files (default: "
                         "scikit-image's sample photos)")
-    source.add_argument("--dataset", metavar="NAME", help="rows from a dataset: digits, cifar10, cifar100, "
-                        "svhn or folder:PATH")
+    source.add_argument("--dataset", metavar="NAME", help="rows from a dataset: " + ", ".join(DATASETS.names()))
     p.add_argument("--n", type=int, default=8, help="augmented draws per image (default 8)")
     p.add_argument("--rows", type=int, default=6, help="images, one per row (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
@@ -70,7 +71,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("op", nargs="?", help="an op of the convention (augsearch ops lists them)")
     p.add_argument("--all", action="store_true", help="every op of the convention, one row each")
     p.add_argument("--convention", default="autoaugment",
-                   help="autoaugment (default), fast-aa, randaugment, randaugment-31, trivial-wide, augmix, timm")
+                   help="the magnitude convention (default autoaugment): " + ", ".join(CONVENTIONS.names()))
     p.add_argument("--steps", type=int, default=11, help="magnitudes from 0 to the maximum (default 11)")
     p.add_argument("--image", type=Path, metavar="PATH", help="the image to sweep (default: a sample photo)")
     p.add_argument("--out", type=Path, default=Path("sweep.png"), help="PNG to write (default sweep.png)")
