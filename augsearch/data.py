@@ -114,6 +114,13 @@ def load_dataset(
     return data
 
 
+def has_test_split(name: str) -> bool:
+    """Whether dataset ``name`` has a held-out split of its own (``split="test"``): the named ones
+    do (digits' fixed 20 %, torchvision's test sets); one given by an argument (``folder:PATH``)
+    is a single split, from which the caller holds out a stratified part."""
+    return DATASETS.resolve(name)[1] is None
+
+
 def stratified_splits(
     labels: torch.Tensor, *, n_splits: int, train_fraction: float = 0.6, seed: int = 0
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -179,8 +186,8 @@ def _load_digits(argument: str | None, *, image_size: int | None, split: str, **
     from sklearn.datasets import load_digits
 
     image_size = image_size or DIGITS_IMAGE_SIZE
-    if split not in ("train", "val"):
-        raise DataError(f"digits has splits 'train' and 'val', not {split!r}")
+    if split not in ("train", "val", "test"):
+        raise DataError(f"digits has splits 'train' and 'val' ('test' means 'val'), not {split!r}")
     bunch = load_digits()
     pixels = torch.from_numpy(bunch.images).float().mul_(255.0 / 16.0).round_()
     images = pixels.to(torch.uint8).unsqueeze(1)

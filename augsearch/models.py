@@ -2,7 +2,7 @@
 
 Contract: every model takes float images in [0, 1], shape (N, C, H, W), and returns
 logits (N, num_classes). Input normalisation is the model's first layer, so callers
-only divide uint8 pixels by 255 (see :func:`augsearch.train.to_float`).
+only divide uint8 pixels by 255 (see :func:`augsearch.trainer.to_float`).
 """
 
 from __future__ import annotations

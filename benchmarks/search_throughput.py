@@ -26,7 +26,7 @@ from augsearch.models import build_model
 from augsearch.registry import build
 from augsearch.search.objectives import score_policy
 from augsearch.search.spaces import SPACES
-from augsearch.train import train_proxy
+from augsearch.trainer import train_proxy
 
 
 def main() -> None:

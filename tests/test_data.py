@@ -36,7 +36,8 @@ def test_digits_image_size_and_unknown_split():
     assert load_dataset("digits", image_size=8).images.shape[-2:] == (8, 8)
     assert load_dataset("digits", image_size=20).images.shape[-2:] == (20, 20)
     with pytest.raises(DataError, match="digits"):
-        load_dataset("digits", split="test")
+        load_dataset("digits", split="extra")
+    assert torch.equal(load_dataset("digits", split="test").labels, load_dataset("digits", split="val").labels)
     with pytest.raises(ConfigError, match="image_size"):
         load_dataset("digits", image_size=0)
 

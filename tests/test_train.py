@@ -8,7 +8,7 @@ import torch
 from augsearch.data import ImageSet, load_dataset
 from augsearch.errors import AugsearchError, ConfigError
 from augsearch.models import build_model
-from augsearch.train import evaluate, random_crop_flip, to_float, train_proxy
+from augsearch.trainer import evaluate, random_crop_flip, to_float, train_proxy
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import argparse
 import json
 import sys
 
+from augsearch import options
 from augsearch.commands import command
 from augsearch.registry import build
-from augsearch.search.config import config_fields, field_type, resolve
+from augsearch.search.config import RunConfig, resolve
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -19,20 +20,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="no progress display; print only the result paths")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                    help="write RUN_DIR/report.html at the end")
-    for name, f in config_fields().items():
-        flag = "--" + name.replace("_", "-")
-        text = f.metadata["help"]
-        if f.metadata["names"]:
-            text += ": " + ", ".join(f.metadata["names"].names())
-        kind, _ = field_type(name)
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                           help=f"{text} (default: {'yes' if f.default else 'no'})")
-            continue
-        choices = f.metadata["choices"]  # shown here, checked by the config (one-line errors)
-        default = f" (default: {f.default})" if f.default is not None else ""
-        metavar = "{" + ",".join(choices.names()) + "}" if choices else name.upper()
-        p.add_argument(flag, type=kind, default=None, metavar=metavar, help=text + default)
+    options.add_flags(p, RunConfig)
 
 
 @command("run", _run_args)
@@ -40,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Search an augmentation policy for a dataset and write it as a policy file."""
     from augsearch.search.run import search
 
-    overrides = {name: getattr(args, name) for name in config_fields()}
+    overrides = options.given(args, RunConfig)
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
         if given or args.config:
@@ -58,9 +46,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         shape = (f"{summary['final_sub_policies']} sub-policies" if "final_sub_policies" in summary
                  else f"a {summary['final_kind']} policy")
+        proxy = summary.get("proxy") or {}
+        clean = ", ".join(f"{acc:.3f}" for acc in (proxy.get("clean_accuracy") or {}).values())
+        proxies = f"; proxy clean accuracy {clean} (chance {proxy['chance']:.3f})" if clean else ""
         print(f"searched {summary['trials']} candidate policies in {summary['wall_seconds']:.1f} s "
-              f"({summary['failed_trials']} failed); final policy: {shape}")
+              f"({summary['failed_trials']} failed){proxies}; final policy: {shape}")
     print(run.policy_file)
+    for warning in summary.get("warnings", []):  # also with --quiet: they say the result may mean little
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -20,7 +20,7 @@ from augsearch.policy import Augment, PolicyData
 from augsearch.registry import Registry
 from augsearch.search.protocols import Objective, Scorer, Split
 from augsearch.search.rundir import RunDir
-from augsearch.train import evaluate, train_proxy
+from augsearch.trainer import evaluate, train_proxy
 
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
 """Objective factories; their keyword-only arguments are the run options they take."""

@@ -10,6 +10,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from augsearch.data import load_dataset, stratified_splits
@@ -66,7 +67,8 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         policy = space.combine(best, source=f"augsearch {cfg.space} search on {cfg.dataset} with {cfg.model} "
                                             f"({run.path.name})")
         policy.save(run.policy_file)
-        run.write_json(run.summary_file, _summary(cfg, run, trials, policy, time.perf_counter() - start))
+        run.write_json(run.summary_file, _summary(cfg, run, trials, policy, time.perf_counter() - start,
+                                                  classes=len(data.classes)))
     return run
 
 
@@ -77,9 +79,46 @@ def _unfinished(run: RunDir, *, folds: int, per_split: int) -> list[int]:
     return [k for k in range(folds) if counts.get(k, 0) < per_split]
 
 
-def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyData, wall: float) -> dict[str, Any]:
+NEAR_CHANCE = 0.25
+"""A proxy warns when its clean D_A accuracy is below chance + NEAR_CHANCE * (1 - chance) (0.325 on
+10 classes, 0.625 on 2): a candidate's score is how much of the proxy's recognition survives the
+augmentation, so a proxy that covers less than a quarter of the way from chance to perfect leaves
+the scores too little room to fall, and their differences are mostly noise."""
+
+SATURATED = 0.98
+"""Accuracy-like scores (best-of-k, accuracy) warn when their median is at least SATURATED: the
+better half of the candidates then differs by at most 2 % of D_A (11 of the digits' 575 images),
+a few binomial standard deviations of one score (0.006 there, 0.013 on 120 images), so their
+ranking rests on a handful of images. The default digits search lands here (median ~0.984).
+Loss scores are unbounded and do not saturate this way."""
+
+
+def proxy_warnings(clean_accuracy: Mapping[Any, float], chance: float, median_score: float | None,
+                   rule: str) -> list[str]:
+    """Plain sentences on what makes a search's scores uninformative, each with what to change:
+    a proxy near chance (``clean_accuracy``: split -> its clean D_A accuracy), or accuracy-like
+    scores (``rule``) whose median is saturated near 1.0. Empty when nothing is wrong."""
+    found = [f"the proxy of split {k} is near chance (acc {acc:.2f}, chance {chance:.2f}): train it longer "
+             f"(--epochs), use a larger model (--model) or check the data"
+             for k, acc in clean_accuracy.items() if acc < chance + NEAR_CHANCE * (1 - chance)]
+    if rule in ("best-of-k", "accuracy") and median_score is not None and median_score >= SATURATED:
+        draws = ", fewer --draws (best-of-k counts an image right when any draw is)" if rule == "best-of-k" else ""
+        found.append(f"candidate scores are saturated near 1.0 (median {median_score:.3f}): the proxy cannot "
+                     f"tell candidates apart; try --score loss{draws} or a harder dataset")
+    return found
+
+
+def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyData, wall: float, *,
+             classes: int) -> dict[str, Any]:
     ok = [t for t in trials if t.ok]
-    proxies = [json.loads(p.read_text()) for k in range(cfg.folds) if (p := run.proxy_metrics(k)).exists()]
+    records = {k: json.loads(p.read_text()) for k in range(cfg.folds) if (p := run.proxy_metrics(k)).exists()}
+    proxies = list(records.values())
+    clean = {str(k): r["holdout_accuracy"] for k, r in records.items()
+             if isinstance(r.get("holdout_accuracy"), (int, float))}
+    scores = [t.score for t in ok]
+    median = statistics.median(scores) if scores else None
+    proxy = {"classes": classes, "chance": 1.0 / classes, "clean_accuracy": clean,
+             "best_score": max(scores) if scores else None, "median_score": median}
     on_gpu = any(p.get("device", "").startswith("cuda") for p in proxies)  # where the tasks ran, not the driver
     per_split: dict[str, Any] = {}
     for k in range(cfg.folds):
@@ -113,4 +152,5 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
         "splits": per_split, "score": cfg.score, "final_kind": policy.kind,
         **({"final_sub_policies": len(policy)} if isinstance(policy, Policy) else {}),
         "policy": str(run.policy_file),
+        "proxy": proxy, "warnings": proxy_warnings(clean, proxy["chance"], median, cfg.score),
     }

@@ -10,13 +10,9 @@ engine ran), and ``.lock``, which a working process holds (``flock``).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
-import socket
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import yaml
 from augsearch.errors import AugsearchError, ConfigError, PolicyError
 from augsearch.files import from_config
 from augsearch.policy import PolicyData
+from augsearch.workdir import WorkDir, complete_lines, drop_torn_tail
 
 
 class RunDirError(AugsearchError):
@@ -108,17 +105,13 @@ class Trial:
             raise ValueError(f"candidate: {err}") from None
 
 
-class RunDir:
-    """Paths and records of one run directory; safe to use from several processes."""
+class RunDir(WorkDir):
+    """Paths and records of one search's directory; safe to use from several processes."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    config_file = property(lambda self: self.path / "config.yaml")
     trials_file = property(lambda self: self.path / "trials.jsonl")
     policy_file = property(lambda self: self.path / "policy.yaml")
     summary_file = property(lambda self: self.path / "summary.json")
-    lock_file = property(lambda self: self.path / ".lock")
+    holdout_file = property(lambda self: self.path / "holdout.json")
 
     def proxy_metrics(self, split: int) -> Path:
         return self.path / "proxies" / f"split{split}.json"
@@ -126,7 +119,6 @@ class RunDir:
     def proxy_weights(self, split: int) -> Path:
         return self.path / "proxies" / f"split{split}.pt"
 
-    # -- creating and resuming
     def create(self, config: Mapping[str, Any]) -> None:
         """Start a new run here; refuses a directory that already holds a run."""
         if self.config_file.exists():
@@ -135,46 +127,14 @@ class RunDir:
         (self.path / "proxies").mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(yaml.safe_dump(dict(config), sort_keys=False))
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the directory for this process; a second live run into it is refused. The kernel
-        releases the lock when the process dies, so a crashed run leaves nothing to clean up."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_file, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                raise ConfigError(f"{self.path} is in use by another augsearch run ({handle.read().strip()}); "
-                                  "wait for it or choose another --out") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{socket.gethostname()} {os.getpid()}\n")
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    # -- records
     def append_trial(self, trial: Trial) -> None:
-        """Append one trial as one write, so parallel writers never interleave lines."""
-        fd = os.open(self.trials_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
-        try:
-            os.write(fd, (trial.to_json() + "\n").encode())
-        finally:
-            os.close(fd)
+        self.append_line(self.trials_file, trial.to_json())
 
     def trials(self) -> list[Trial]:
         """Every trial recorded. A last line without its newline is a write that a crash cut
         short, and is not a record; any other line that is not a valid record is an error."""
-        try:
-            data = self.trials_file.read_bytes()
-        except FileNotFoundError:
-            return []
-        lines = data.split(b"\n")[:-1]  # what follows the last newline is torn (or empty)
         out = []
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(complete_lines(self.trials_file), 1):
             if not line.strip():
                 continue
             try:
@@ -184,16 +144,4 @@ class RunDir:
         return out
 
     def drop_torn_tail(self) -> None:
-        """Cut a torn last line (a crash mid-write) so that appended records start on a line of their own."""
-        try:
-            data = self.trials_file.read_bytes()
-        except FileNotFoundError:
-            return
-        if data and not data.endswith(b"\n"):
-            os.truncate(self.trials_file, data.rfind(b"\n") + 1)
-
-    def write_json(self, path: Path, data: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(path)
+        drop_torn_tail(self.trials_file)

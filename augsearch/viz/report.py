@@ -320,11 +320,35 @@ def final_head(run: Run) -> str:
 
 SUMMARY_SHOWN = ("space", "dataset", "model", "engine", "device", "wall_seconds", "trials", "failed_trials",
                  "trials_per_second", "device_hours", "device_hours_unit", "best_score_per_split",
-                 "final_sub_policies", "final_kind")
+                 "final_sub_policies", "final_kind", "proxy", "warnings")
+
+WARNING_STYLE = "background: #fff3cd; border-left: 4px solid #e0a800; padding: 6px 10px; margin: 8px 0"
+
+
+def warnings_html(summary: Mapping[str, Any]) -> str:
+    """The search's warnings (``summary.json``'s ``warnings``) as highlighted paragraphs; empty when none."""
+    found = summary.get("warnings")
+    if not isinstance(found, list):
+        return ""
+    return "".join(f'<p class="warning" style="{WARNING_STYLE}"><strong>warning:</strong> {html.escape(str(w))}</p>'
+                   for w in found)
+
+
+def _proxy_items(summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The proxies' clean D_A accuracy beside chance, and the median candidate score (newer summaries)."""
+    proxy = summary.get("proxy")
+    if not isinstance(proxy, Mapping):
+        return []
+    clean = proxy.get("clean_accuracy") if isinstance(proxy.get("clean_accuracy"), Mapping) else {}
+    chance = proxy.get("chance")
+    accuracy = ", ".join(f"split {k}: {_number(v, 3)}" for k, v in clean.items()) or "-"
+    return [("proxy clean accuracy", accuracy + (f" (chance {_number(chance, 3)})" if chance is not None else "")),
+            ("median score", _number(proxy.get("median_score")))]
 
 
 def timings(run: Run) -> str:
-    """The summary: what ran where, how long it took and what it cost; the search's other
+    """The summary: the search's warnings first, then what ran where, how well the proxies
+    classify clean D_A beside chance, how long it took and what it cost; the search's other
     summary fields follow as they are."""
     s = run.summary
     unit = s.get("device_hours_unit")
@@ -336,10 +360,11 @@ def timings(run: Run) -> str:
              ("trials per second", _number(s.get("trials_per_second"), 3)),
              ("device-hours", _number(s.get("device_hours"), 4) + (f" ({unit})" if unit else "")),
              ("best score per split", ", ".join(f"{k}: {_number(v)}" for k, v in best.items()) or "-"),
+             *_proxy_items(s),
              ("final policy", f"{len(run.policy)} sub-policies" if isinstance(run.policy, Policy)
               else run.policy.kind)]
     items += [(k.replace("_", " "), v) for k, v in s.items() if k not in SUMMARY_SHOWN]
-    return _table(None, ((html.escape(k), html.escape(_plain(v))) for k, v in items), cls="kv")
+    return warnings_html(s) + _table(None, ((html.escape(k), html.escape(_plain(v))) for k, v in items), cls="kv")
 
 
 def config_table(config: Mapping[str, Any]) -> str:

@@ -1,0 +1,118 @@
+"""Options as dataclass fields: one table per command is the source of truth for its flags, its
+config files, the ``config.yaml`` of its run directory and their checks.
+
+Resolution is defaults < config file < command-line flags. Types come from the annotations
+(``typing.get_type_hints``), choices from the registries, so nothing is restated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from augsearch.errors import ConfigError
+from augsearch.registry import Registry
+
+C = TypeVar("C")
+
+
+def option(default: Any, help: str, *, choices: Registry | None = None, names: Registry | None = None) -> Any:
+    """A field: its default, its ``--help`` text and, for named things, the registry whose names it
+    takes (``choices``), or whose names and arguments it takes (``names``: ``folder:PATH``)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "names": names})
+
+
+def field_type(cls: type, name: str) -> tuple[type, bool]:
+    """The value type of option ``name`` and whether it may be unset (``None``)."""
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return (args[0], True) if args else (hint, False)
+
+
+def check(cls: type, name: str, value: Any, origin: str) -> Any:
+    """``value`` for option ``name``, type-checked (an int is a float where a float is asked for)."""
+    kind, optional = field_type(cls, name)
+    if value is None and optional:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise ConfigError(f"{origin}: {name} must be {kind.__name__}{' or null' if optional else ''} "
+                          f"(got {value!r})")
+    meta = _fields(cls)[name].metadata
+    if meta["choices"] is not None:
+        meta["choices"].get(value)  # an unknown name is an error that lists the known ones
+    if meta["names"] is not None:
+        meta["names"].resolve(value)
+    return value
+
+
+def read_file(cls: type, path: str | Path) -> dict[str, Any]:
+    """A config file's options, checked against the fields of ``cls``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (UTF-8)") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of options")
+    known = _fields(cls)
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown option {key!r}; known: {', '.join(known)}")
+        data[key] = check(cls, key, value, str(path))
+    return data
+
+
+def resolve(cls: type[C], *, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> C:
+    """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
+    values: dict[str, Any] = read_file(cls, file) if file else {}
+    known = _fields(cls)
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ConfigError(f"unknown option {key!r}")
+        if value is not None:
+            values[key] = check(cls, key, value, "command line")
+    return cls(**values)
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
+    """A ``--flag`` per field of ``cls``; each defaults to ``None`` (not given), booleans negatable."""
+    for name, f in _fields(cls).items():
+        if name in skip:
+            continue
+        flag = "--" + name.replace("_", "-")
+        text = f.metadata["help"]
+        if f.metadata["names"] is not None:
+            text += ": " + ", ".join(f.metadata["names"].names())
+        kind, _ = field_type(cls, name)
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{text} (default: {'yes' if f.default else 'no'})")
+            continue
+        choices = f.metadata["choices"]  # shown here, checked by check() (one-line errors)
+        default = f" (default: {f.default})" if f.default is not None else ""
+        metavar = "{" + ",".join(choices.names()) + "}" if choices else name.upper()
+        parser.add_argument(flag, type=kind, default=None, metavar=metavar, help=text + default)
+
+
+def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The flags of ``cls``'s fields as parsed (``None`` where not given)."""
+    return {name: getattr(args, name, None) for name in _fields(cls)}
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}

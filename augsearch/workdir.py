@@ -1,0 +1,86 @@
+"""A directory that holds the state of one job (a search, a training run, a comparison): files are
+written whole or appended a line at a time, and a live process holds it with a lock the kernel
+releases when the process dies, so a crash leaves nothing to clean up and ``--resume`` reads the
+directory and nothing else."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from augsearch.errors import ConfigError
+
+
+class WorkDir:
+    """Paths, the lock and atomic writes of one job directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    lock_file = property(lambda self: self.path / ".lock")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory for this process; a second live process is refused."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_file, "a+")  # closed by the with-block below, after the lock
+        except OSError as err:
+            raise ConfigError(f"{self.path}: cannot write here ({err.strerror})") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                raise ConfigError(f"{self.path} is in use by another augsearch run ({handle.read().strip()}); "
+                                  "wait for it or choose another --out") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write_json(self, path: Path, data: Any) -> None:
+        """Write ``data`` as JSON in one rename, so a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+
+    def append_line(self, path: Path, line: str) -> None:
+        """Append one line as one write, so parallel writers never interleave lines."""
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+def complete_lines(path: Path) -> list[bytes]:
+    """The lines of ``path`` that end with a newline: what follows the last one is a write a crash
+    cut short, not a record."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return data.split(b"\n")[:-1]
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a torn last line so that appended records start on a line of their own."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if data and not data.endswith(b"\n"):
+        os.truncate(path, data.rfind(b"\n") + 1)
