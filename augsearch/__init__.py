@@ -12,6 +12,7 @@ from augsearch.mixing import CutMix, Mixup
 from augsearch.ops import OPS
 from augsearch.plans import Applied
 from augsearch.policy import Augment, Op, Policy, SubPolicy
+from augsearch.proof.train import train
 from augsearch.specs import bundled_policies, load_policy
 
 __version__ = "0.1.0"
@@ -19,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "CONVENTIONS", "OPS", "Applied", "AugMix", "Augment", "AugsearchError", "ConfigError", "Convention",
     "CutMix", "Cutout", "DataError", "Mixup", "Op", "Policy", "PolicyError", "RandAugment", "SubPolicy",
-    "TrivialAugment", "bundled_policies", "get_convention", "jsd_loss", "load_policy",
+    "TrivialAugment", "bundled_policies", "get_convention", "jsd_loss", "load_policy", "train",
 ]

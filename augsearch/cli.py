@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import augsearch.policy_cli  # noqa: F401  (the command modules register their subcommands)
+import augsearch.proof.cli  # noqa: F401
 import augsearch.search.cli  # noqa: F401
 import augsearch.viz.cli  # noqa: F401
 from augsearch.commands import COMMANDS

@@ -121,6 +121,42 @@ def has_test_split(name: str) -> bool:
     return DATASETS.resolve(name)[1] is None
 
 
+@dataclass(frozen=True, eq=False)
+class TrainTest:
+    """Training images and held-out images, and how the held-out part was chosen (``holdout``,
+    recorded with every run that uses it)."""
+
+    train: ImageSet
+    test: ImageSet
+    holdout: dict
+
+
+def load_train_test(name: str, *, val: str | None = None, val_fraction: float = 0.2, seed: int = 0,
+                    data_root: str | Path = "data", image_size: int | None = None, subset: int | None = None,
+                    skip_bad: bool = False) -> TrainTest:
+    """``name``'s training data and held-out data: ``val`` when given, else the dataset's own test
+    split, else a stratified ``val_fraction`` of its one split chosen with ``seed`` (the indices
+    are recorded, and the training part is the rest)."""
+    train = load_dataset(name, data_root=data_root, image_size=image_size, subset=subset, seed=seed,
+                         skip_bad=skip_bad)
+    size = train.images.shape[-1]
+    if val is not None:
+        split = "test" if has_test_split(val) else "train"
+        test = load_dataset(val, data_root=data_root, image_size=size, split=split, skip_bad=skip_bad)
+        if test.classes != train.classes:
+            raise DataError(f"{val} has classes {test.classes[:5]}..., {name} has {train.classes[:5]}...: "
+                            "the held-out data must have the same classes")
+        return TrainTest(train, test, {"kind": "val", "dataset": val, "split": split})
+    if has_test_split(name):
+        test = load_dataset(name, data_root=data_root, image_size=size, split="test")
+        return TrainTest(train, test, {"kind": "test split", "dataset": name})
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"{name} has one split: hold out a fraction of it between 0 and 1 (got {val_fraction})")
+    keep, held = stratified_splits(train.labels, n_splits=1, train_fraction=1 - val_fraction, seed=seed)[0]
+    return TrainTest(train.subset(keep), train.subset(held),
+                     {"kind": "val fraction", "fraction": val_fraction, "seed": seed, "test_indices": held.tolist()})
+
+
 def stratified_splits(
     labels: torch.Tensor, *, n_splits: int, train_fraction: float = 0.6, seed: int = 0
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:

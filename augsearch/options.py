@@ -30,6 +30,8 @@ def option(default: Any, help: str, *, choices: Registry | None = None, names: R
 def field_type(cls: type, name: str) -> tuple[type, bool]:
     """The value type of option ``name`` and whether it may be unset (``None``)."""
     hint = typing.get_type_hints(cls)[name]
+    if typing.get_origin(hint) is tuple:  # tuple[str, ...]: a list of names
+        return tuple, False
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return (args[0], True) if args else (hint, False)
 
@@ -41,14 +43,19 @@ def check(cls: type, name: str, value: Any, origin: str) -> Any:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is tuple:
+        value = tuple(value) if isinstance(value, list) else value
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{origin}: {name} must be a list of names (got {value!r})")
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {name} must be {kind.__name__}{' or null' if optional else ''} "
                           f"(got {value!r})")
     meta = _fields(cls)[name].metadata
-    if meta["choices"] is not None:
-        meta["choices"].get(value)  # an unknown name is an error that lists the known ones
-    if meta["names"] is not None:
-        meta["names"].resolve(value)
+    for each in value if kind is tuple else (value,):
+        if meta["choices"] is not None:
+            meta["choices"].get(each)  # an unknown name is an error that lists the known ones
+        if meta["names"] is not None:
+            meta["names"].resolve(each)
     return value
 
 
@@ -99,6 +106,12 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ..
         if f.metadata["names"] is not None:
             text += ": " + ", ".join(f.metadata["names"].names())
         kind, _ = field_type(cls, name)
+        if kind is tuple:
+            choices = f.metadata["choices"]
+            parser.add_argument(flag, type=lambda text: tuple(v.strip() for v in text.split(",") if v.strip()),
+                                default=None, metavar=",".join(choices.names()) if choices else name.upper(),
+                                help=f"{text}, comma-separated (default: {','.join(f.default)})")
+            continue
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{text} (default: {'yes' if f.default else 'no'})")

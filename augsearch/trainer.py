@@ -22,6 +22,7 @@ from torch import nn
 from augsearch.data import ImageSet
 from augsearch.errors import AugsearchError, ConfigError, first_line
 from augsearch.families import jsd_loss
+from augsearch.registry import Registry
 
 BatchAugment = Callable[[torch.Tensor], torch.Tensor]
 
@@ -57,6 +58,14 @@ def random_crop_flip(*, padding: int = 4, flip: bool = True) -> BatchAugment:
         return out.contiguous()
 
     return augment
+
+
+BASES: Registry[Callable[[], BatchAugment | None]] = Registry("base augmentation")
+"""The augmentation every training image gets after the policy: ``crop-flip`` (pad 4, random
+crop, horizontal flip; the CIFAR default), ``flip`` (horizontal flip only), ``none``."""
+BASES.register("crop-flip", lambda: random_crop_flip(padding=4, flip=True))
+BASES.register("flip", lambda: random_crop_flip(padding=0, flip=True))
+BASES.register("none", lambda: None)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from augsearch.errors import ConfigError
+from augsearch.errors import ConfigError, first_line
 
 
 class WorkDir:
@@ -56,6 +56,15 @@ class WorkDir:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
+
+    def read_json(self, path: Path) -> Any:
+        """A JSON file of the directory, or a one-line error naming it."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: missing") from None
+        except (OSError, ValueError) as err:  # ValueError: bad JSON or not UTF-8
+            raise ConfigError(f"{path}: unreadable ({first_line(err)})") from None
 
     def append_line(self, path: Path, line: str) -> None:
         """Append one line as one write, so parallel writers never interleave lines."""

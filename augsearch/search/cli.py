@@ -38,6 +38,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     run = search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    if cfg.compare:
+        from augsearch.proof.compare import compare, markdown
+        from augsearch.proof.compare import resolve as resolve_compare
+
+        summary_of_compare = compare(resolve_compare(overrides={
+            "run_dir": str(run.path), "model": cfg.model, "epochs": cfg.compare_epochs, "seeds": cfg.seeds,
+            "engine": cfg.engine, "cpus_per_trial": cfg.cpus_per_trial, "gpus_per_trial": cfg.gpus_per_trial,
+            "address": cfg.address, "seed": cfg.seed}), resume=(run.path / "compare" / "config.yaml").exists(),
+            quiet=args.quiet)
+        if not args.quiet:
+            print(markdown(summary_of_compare), end="")
     if args.report:
         from augsearch.viz.report import write_report
 

@@ -34,6 +34,10 @@ class RunConfig:
     subset: int | None = option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)")
     image_size: int | None = option(None, "resize images to this side (default: the dataset's, 32 for folders)")
     skip_bad: bool = option(False, "skip unreadable images with a warning instead of stopping")
+    val: str | None = option(None, "held-out data for augsearch compare (default: the dataset's test split, else "
+                             "--test-fraction of it)", names=DATASETS)
+    test_fraction: float = option(0.2, "share of a dataset with one split held out (stratified, seeded) for "
+                                  "augsearch compare; neither the proxies nor the scoring see it")
     model: str = option("small-cnn", "proxy model", names=MODELS)
     epochs: int = option(12, "proxy training epochs")
     batch_size: int = option(128, "proxy training batch size")
@@ -58,6 +62,10 @@ class RunConfig:
     gpus_per_trial: float | None = option(None, "GPUs per split task, fractions allowed (default: 1 when a GPU "
                                            "is present, else 0)")
     seed: int = option(0, "seed of splits, proxies and samplers")
+    compare: bool = option(False, "after the search, run augsearch compare RUN_DIR: the found policy against "
+                           "the controls, trained on the search's data, tested on its held-out part")
+    compare_epochs: int = option(30, "training epochs of each compare job")
+    seeds: int = option(3, "seeds per policy in the comparison")
     out: str | None = option(None, "run directory (default: runs/<timestamp>-<space>)")
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,11 +79,12 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
             raise ConfigError(f"{origin}: {name} must be {what} (got {getattr(cfg, name)!r})")
 
     for name in ("epochs", "batch_size", "folds", "trials", "repeats", "top_n", "num_sub_policies",
-                 "num_ops", "draws"):
+                 "num_ops", "draws", "compare_epochs", "seeds"):
         need(getattr(cfg, name) >= 1, name, "at least 1")
     need(cfg.startup_trials >= 0, "startup_trials", ">= 0")
     need(0.0 < cfg.train_fraction < 1.0, "train_fraction", "between 0 and 1")
     need(cfg.lr > 0, "lr", "> 0")
+    need(0.0 < cfg.test_fraction < 1.0, "test_fraction", "between 0 and 1")
     need(cfg.weight_decay >= 0, "weight_decay", ">= 0")
     need(0.0 <= cfg.label_smoothing < 1.0, "label_smoothing", "in [0, 1)")
     need(cfg.cpus_per_trial > 0, "cpus_per_trial", "> 0")

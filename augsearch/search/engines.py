@@ -1,4 +1,5 @@
-"""Engines only schedule: they run one piece of work per split, in-process or on Ray Tune.
+"""Engines only schedule: they run the tasks of a piece of work (a search's splits, a comparison's
+jobs), in-process or on Ray Tune.
 
 The work (:class:`augsearch.search.study.SplitWork`) never knows which engine runs it; it reads
 and appends to the run directory, so every engine gives the same outputs. A new engine is one
@@ -22,7 +23,7 @@ RAY_TEMP_DIR = "/tmp/augsearch-ray"  # Ray's sockets need a short path; one boun
 
 
 class Work(Protocol):
-    """One split's work: picklable, called with the split index and the device to use; an engine
+    """Work made of tasks: picklable, called with a task's index and the device to use; an engine
     keeps its own files under ``run_path``."""
 
     nbytes: int
@@ -33,7 +34,7 @@ class Work(Protocol):
 
 @dataclass(frozen=True)
 class Resources:
-    """What each split's work may use, and where: ``address`` names an existing Ray cluster."""
+    """What each task may use, and where: ``address`` names an existing Ray cluster."""
 
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None
@@ -41,7 +42,7 @@ class Resources:
 
     @property
     def gpus(self) -> float:
-        """GPUs per split: as asked, else 1 when a GPU is present, else 0."""
+        """GPUs per task: as asked, else 1 when a GPU is present, else 0."""
         if self.gpus_per_trial is not None:
             return self.gpus_per_trial
         return 1.0 if torch.cuda.is_available() else 0.0
@@ -59,26 +60,26 @@ def pick_device(resources: Resources) -> torch.device:
 
 @ENGINES.register("local")
 def run_local(todo: Sequence[int], work: Work, resources: Resources) -> None:
-    """One split after another in this process."""
+    """One task after another in this process."""
     device = pick_device(resources)
     for k in todo:
         work(k, device)
 
 
 def _ray_task(config: dict[str, Any], *, work: Work, cpus: float) -> None:
-    """A Ray Tune trial: one split's work, on the resources Tune gave it."""
+    """A Ray Tune trial: one task of the work, on the resources Tune gave it."""
     import ray
     from ray import tune
 
     torch.set_num_threads(max(1, int(cpus)))  # this worker process's share of the CPUs
     device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
-    work(config["split"], device)
-    tune.report({"split": config["split"]})
+    work(config["task"], device)
+    tune.report({"task": config["task"]})
 
 
 @ENGINES.register("ray")
 def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
-    """Every split as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources."""
+    """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources."""
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"),
                        ("RAY_AIR_NEW_OUTPUT", "0"), ("TUNE_RESULT_BUFFER_LENGTH", "1"),
                        ("RAY_DEDUP_LOGS", "0"), ("RAY_TRAIN_V2_ENABLED", "0")):
@@ -101,14 +102,14 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
             for option, key, need in (("--cpus-per-trial", "CPU", resources.cpus_per_trial),
                                        ("--gpus-per-trial", "GPU", gpus)):
                 if need > have.get(key, 0):
-                    raise AugsearchError(f"a split task asks for {need:g} {key}s but this machine has "
+                    raise AugsearchError(f"a task asks for {need:g} {key}s but this machine has "
                                          f"{have.get(key, 0):g}; lower {option}")
         trainable = tune.with_resources(
             tune.with_parameters(_ray_task, work=work, cpus=resources.cpus_per_trial),
             {"cpu": resources.cpus_per_trial, "gpu": gpus})
         tuner = tune.Tuner(
             trainable,
-            param_space={"split": tune.grid_search(list(todo))},
+            param_space={"task": tune.grid_search(list(todo))},
             tune_config=tune.TuneConfig(num_samples=1),
             run_config=tune.RunConfig(name="tune", storage_path=os.path.join(os.path.abspath(work.run_path), "ray"),
                                       verbose=0, log_to_file=True, failure_config=tune.FailureConfig(max_failures=0)))
@@ -116,6 +117,6 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
         errors = [r.error for r in results if r.error is not None]
         if errors:
             lines = str(errors[0]).strip().splitlines() or [type(errors[0]).__name__]
-            raise AugsearchError(f"a split task failed on Ray: {lines[-1]}")
+            raise AugsearchError(f"a task failed on Ray: {lines[-1]}")
     finally:
         ray.shutdown()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from augsearch.data import load_dataset, stratified_splits
+from augsearch.data import TrainTest, load_train_test, stratified_splits
 from augsearch.errors import ConfigError
 from augsearch.policy import Policy, PolicyData
 from augsearch.registry import build
@@ -40,12 +40,16 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         objective = build(OBJECTIVES.get(cfg.objective), options)
         engine = ENGINES.get(cfg.engine)
         start = time.perf_counter()
-        data = load_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size, subset=cfg.subset,
-                            seed=cfg.seed, skip_bad=cfg.skip_bad)
+        parts = held_out(cfg)
+        data = parts.train
         if len(data.classes) < 2:
             raise ConfigError(f"{cfg.dataset}: a search needs at least 2 classes, found {len(data.classes)}")
         if not resume:
             run.create(options)  # only once the data loads, so a fixed command can reuse the same --out
+            run.write_json(run.holdout_file, parts.holdout)
+        elif run.holdout_file.exists() and run.read_json(run.holdout_file) != parts.holdout:
+            raise ConfigError(f"{run.holdout_file}: the held-out part recorded there is not the one the data gives "
+                              "now: the dataset changed since the search started")
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed)
         work = SplitWork(data, splits, space, objective, budget, str(run.path.resolve()))
@@ -70,6 +74,13 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         run.write_json(run.summary_file, _summary(cfg, run, trials, policy, time.perf_counter() - start,
                                                   classes=len(data.classes)))
     return run
+
+
+def held_out(cfg: RunConfig) -> TrainTest:
+    """The search's data and the held-out part no proxy and no score sees (for ``augsearch compare``)."""
+    return load_train_test(cfg.dataset, val=cfg.val, val_fraction=cfg.test_fraction, seed=cfg.seed,
+                           data_root=cfg.data_root, image_size=cfg.image_size, subset=cfg.subset,
+                           skip_bad=cfg.skip_bad)
 
 
 def _unfinished(run: RunDir, *, folds: int, per_split: int) -> list[int]:

@@ -397,6 +397,38 @@ SECTIONS = (("summary", "Summary"), ("scores", "Search progress"), ("ops", "Fina
             ("config", "Config"))
 
 
+def comparison(run: Run) -> str | None:
+    """The held-out comparison of ``augsearch compare RUN_DIR`` (``RUN_DIR/compare/``), if it ran."""
+    folder = run.path / "compare"
+    if not (folder / "compare.json").exists():
+        return None
+    summary = _mapping(_read(folder / "compare.json", json.loads), folder / "compare.json")
+    try:
+        level = round(100 * summary["level"])
+
+        def pct(value: Any) -> str:
+            return "-" if value is None else f"{100 * value:.2f}"
+
+        def ci(row: Mapping[str, Any]) -> str:
+            return "-" if row["low"] is None else f"{pct(row['low'])} .. {pct(row['high'])}"
+
+        rows = [(html.escape(r["name"]), html.escape(r["role"]), pct(r["mean"]), pct(r["std"]), ci(r), str(r["n"]))
+                for r in summary["policies"]]
+        diffs = [(html.escape(d["versus"]), pct(d["mean"]), ci(d), str(d["n"]), f"<b>{html.escape(d['verdict'])}</b>")
+                 for d in summary["differences"]]
+        head = (f"<p>Top-1 on {summary['test_size']} held-out images ({html.escape(summary['holdout']['kind'])}) "
+                f"that neither the proxies nor the scoring saw; {html.escape(str(summary['model']))}, "
+                f"{summary['epochs']} epochs, base {html.escape(str(summary['base']))}, seeds {summary['seeds']}.</p>")
+    except (KeyError, TypeError) as err:
+        raise ReportError(f"{folder / 'compare.json'}: corrupt (missing or wrong {err})") from None
+    chart = folder / "compare.png"
+    return (head + _table(("policy", "role", "mean top-1 %", "std", f"{level}% CI", "runs"), rows)
+            + f"<p>Paired difference of {html.escape(str(summary['tested']))} to each policy over the same seeds "
+              "(percentage points); the verdict comes from the interval, never from the mean alone:</p>"
+            + _table(("versus", "mean difference", f"{level}% CI", "seeds", "verdict"), diffs)
+            + (_img(chart, "top-1 per policy with confidence intervals") if chart.exists() else ""))
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN_DIR/report.html`` (self-contained) and its PNGs under ``RUN_DIR/report/``."""
     run = read_run(run_dir)
@@ -428,9 +460,14 @@ def write_report(run_dir: str | Path) -> Path:
         "proxies": _img(pngs["proxies"], "proxy training curves"),
         "config": config_table(c),
     }
-    nav = "".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name in SECTIONS)
+    shown = list(SECTIONS)
+    held_out = comparison(run)
+    if held_out is not None:
+        body["compare"] = held_out
+        shown.insert(1, ("compare", "Held-out comparison"))
+    nav = "".join(f'<a href="#{key}">{html.escape(name)}</a>' for key, name in shown)
     sections = "".join(f'<section id="{key}"><h2>{html.escape(name)}</h2>{body[key]}</section>'
-                       for key, name in SECTIONS)
+                       for key, name in shown)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><nav>{nav}</nav>"
             f"{sections}</body></html>\n")

@@ -1,0 +1,209 @@
+"""``augsearch train``: one policy, one model, one seed, top-1 on held-out data.
+
+The held-out data is the dataset's own test split (torchvision's test sets, digits' fixed 20 %),
+a ``--val`` dataset, or a stratified, seeded ``--val-fraction`` of a dataset with one split,
+recorded in the run directory. The policy is applied before the base augmentation, as
+AutoAugment and Fast AutoAugment did (AugMix with its JSD term takes the base first, as its
+reference code does); mixup and CutMix mix each augmented batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+
+from augsearch import options
+from augsearch.data import DATASETS, TrainTest, load_train_test
+from augsearch.errors import ConfigError
+from augsearch.families import AugMix
+from augsearch.mixing import Mixup
+from augsearch.models import MODELS, build_model
+from augsearch.options import option
+from augsearch.policy import Augment, PolicyData
+from augsearch.specs import load_policy
+from augsearch.trainer import BASES, BatchAugment, Mix, Recipe, Views, evaluate, fit
+from augsearch.workdir import WorkDir
+
+NO_POLICY = "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every option of ``augsearch train``; the metadata feeds ``--help``."""
+
+    policy: str = option(NO_POLICY, "a policy file, a bundled name, a spec, or none (the base only)")
+    dataset: str = option("digits", "training data", names=DATASETS)
+    val: str | None = option(None, "held-out data (default: the dataset's test split, else --val-fraction)",
+                             names=DATASETS)
+    val_fraction: float = option(0.2, "stratified share held out of a dataset that has one split")
+    data_root: str = option("data", "where torchvision datasets live")
+    subset: int | None = option(None, "stratified, seeded subset of N training images")
+    image_size: int | None = option(None, "resize images to this side (default: the dataset's)")
+    skip_bad: bool = option(False, "skip unreadable images with a warning instead of stopping")
+    model: str = option("small-cnn", "task model", names=MODELS)
+    epochs: int = option(30, "training epochs")
+    batch_size: int = option(128, "batch size")
+    lr: float = option(0.1, "peak learning rate (Nesterov SGD, cosine after warmup)")
+    weight_decay: float = option(5e-4, "weight decay")
+    label_smoothing: float = option(0.0, "label smoothing")
+    warmup_epochs: float = option(1.0, "linear learning-rate warmup, in epochs")
+    ema: float | None = option(None, "decay of an exponential moving average of the weights, e.g. 0.999")
+    base: str = option("crop-flip", "base augmentation after the policy", choices=BASES)
+    seed: int = option(0, "seed of the weights, the shuffling and the augmentation draws")
+    threads: int | None = option(None, "torch CPU threads (default: every core this process may use)")
+    device: str | None = option(None, "cpu or cuda (default: cuda when present)")
+    out: str | None = option(None, "run directory (default: runs/<timestamp>-train)")
+
+    def recipe(self) -> Recipe:
+        return Recipe(self.epochs, self.batch_size, self.lr, self.weight_decay, 0.9, self.label_smoothing,
+                      min(self.warmup_epochs, self.epochs), self.ema)
+
+
+def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    cfg = options.resolve(TrainConfig, file=file, overrides=overrides)
+    cfg.recipe()  # range checks of the training options
+    if not 0 < cfg.val_fraction < 1:
+        raise ConfigError(f"val_fraction must be between 0 and 1 (got {cfg.val_fraction})")
+    if cfg.device not in (None, "cpu", "cuda"):
+        raise ConfigError(f"device must be cpu or cuda (got {cfg.device!r})")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads must be at least 1 (got {cfg.threads})")
+    if cfg.out is None:
+        cfg = dataclasses.replace(cfg, out=str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-train"))
+    return cfg
+
+
+def load_data(cfg: TrainConfig) -> TrainTest:
+    """The training data and the held-out data ``cfg`` names."""
+    return load_train_test(cfg.dataset, val=cfg.val, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                           data_root=cfg.data_root, image_size=cfg.image_size, subset=cfg.subset,
+                           skip_bad=cfg.skip_bad)
+
+
+class TrainDir(WorkDir):
+    """A training run's directory: ``config.yaml``, ``policy.yaml`` (the policy used),
+    ``holdout.json``, ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (while it runs),
+    ``weights.pt`` and ``metrics.json`` (when it is done)."""
+
+    policy_file = property(lambda self: self.path / "policy.yaml")
+    holdout_file = property(lambda self: self.path / "holdout.json")
+    epochs_file = property(lambda self: self.path / "metrics.jsonl")
+    checkpoint = property(lambda self: self.path / "checkpoint.pt")
+    weights = property(lambda self: self.path / "weights.pt")
+    result_file = property(lambda self: self.path / "metrics.json")
+
+    def load_config(self) -> TrainConfig:
+        if not self.config_file.exists():
+            raise ConfigError(f"{self.path} is not a training run (no config.yaml)")
+        return resolve(overrides=options.read_file(TrainConfig, self.config_file))
+
+
+def pipeline(policy: PolicyData | None, base: BatchAugment | None, *,
+             num_classes: int) -> tuple[BatchAugment | None, Mix | None, Views | None]:
+    """What the training loop does to each batch: (augment, mix, views) for ``policy``."""
+    if policy is None:
+        return base, None, None
+    if isinstance(policy, Mixup):
+        if policy.num_classes != num_classes:
+            raise ConfigError(f"the {policy.kind} policy is for {policy.num_classes} classes, the data has "
+                              f"{num_classes}: set num_classes={num_classes}")
+        return base, policy, None
+    if isinstance(policy, AugMix) and policy.jsd:
+        def views(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            clean = base(batch) if base is not None else batch
+            return policy(clean)
+        return None, None, views
+    if not isinstance(policy, Augment):
+        raise ConfigError(f"augsearch train cannot apply a {policy.kind} policy")
+
+    def augment(batch: torch.Tensor) -> torch.Tensor:
+        out = policy(batch)
+        return base(out) if base is not None else out
+    return augment, None, None
+
+
+def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | None = None,
+                 quiet: bool = True) -> dict[str, Any]:
+    """Train as ``cfg`` says in its run directory and return ``metrics.json``'s content; a finished
+    run is read back, an interrupted one (``resume``) continues from its last epoch."""
+    run = TrainDir(cfg.out)
+    with run.locked():
+        if resume:
+            cfg = run.load_config()
+            if run.result_file.exists():
+                return json.loads(run.result_file.read_text())
+        elif run.config_file.exists():
+            raise ConfigError(f"{run.path} already holds a training run: continue it with --resume {run.path} "
+                              "or choose another --out")
+        policy = None if cfg.policy == NO_POLICY else load_policy(cfg.policy)
+        base = BASES.get(cfg.base)()
+        data = data or load_data(cfg)
+        classes = len(data.train.classes)
+        augment, mix, views = pipeline(policy, base, num_classes=classes)
+        model = build_model(cfg.model, num_classes=classes, image_size=data.train.images.shape[-1], seed=cfg.seed)
+        if not resume:
+            run.config_file.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+            if policy is not None:
+                policy.save(run.policy_file)
+            run.write_json(run.holdout_file, data.holdout)
+        threads = cfg.threads or len(os.sched_getaffinity(0))
+        torch.set_num_threads(threads)
+        device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        console = None if quiet else Console(stderr=True, highlight=False)
+
+        def on_epoch(metrics: dict) -> None:
+            run.append_line(run.epochs_file, json.dumps(metrics))
+            if console is not None:
+                console.print(f"epoch {metrics['epoch']}/{cfg.epochs}: loss {metrics['loss']:.3f}, train "
+                              f"{metrics['train_acc']:.3f}, held-out {metrics['test_acc']:.3f} "
+                              f"({metrics['seconds']:.1f} s)")
+
+        start = time.perf_counter()
+        result = fit(model, data.train, cfg.recipe(), device=device, seed=cfg.seed, augment=augment, mix=mix,
+                     views=views, evaluate_on=data.test, on_epoch=on_epoch, checkpoint=run.checkpoint)
+        history = result.history  # with the epochs before a resume: metrics.jsonl is rewritten from it
+        run.epochs_file.write_text("".join(json.dumps(m) + "\n" for m in history))
+        final = evaluate(model, data.test.images, data.test.labels, device=device)
+        trained = sum(m["seconds"] for m in history)
+        metrics = {
+            "top1": final["accuracy"], "loss": final["loss"],
+            **({"ema_top1": history[-1]["ema_test_acc"]} if result.ema is not None else {}),
+            "policy": cfg.policy, "policy_kind": None if policy is None else policy.kind, "base": cfg.base,
+            "model": cfg.model, "dataset": cfg.dataset, "holdout": {k: v for k, v in data.holdout.items()
+                                                                   if k != "test_indices"},
+            "train_size": len(data.train), "test_size": len(data.test), "classes": classes,
+            "epochs": cfg.epochs, "seed": cfg.seed, "seconds": trained, "wall_seconds": time.perf_counter() - start,
+            "images_per_second": len(data.train) // cfg.batch_size * cfg.batch_size * len(history) / trained
+            if trained > 0 else None,
+            "device": str(device), "threads": threads,
+        }
+        torch.save(model.state_dict(), run.weights)
+        if result.ema is not None:
+            torch.save(result.ema.state_dict(), run.path / "weights-ema.pt")
+        run.write_json(run.result_file, metrics)
+        run.checkpoint.unlink(missing_ok=True)
+        return metrics
+
+
+def train(policy: str | PolicyData | None = None, **settings: Any) -> dict[str, Any]:
+    """Train a model with ``policy`` (a spec, a file, a bundled name, a policy object, or ``None``)
+    and return its metrics, ``top1`` on held-out data first; ``settings`` are
+    :class:`TrainConfig`'s options (``dataset=``, ``model=``, ``epochs=``, ``seed=``, ``out=``, ...),
+    and ``resume=True`` continues the run in ``out``."""
+    resume = bool(settings.pop("resume", False))
+    out = settings.get("out")
+    if isinstance(policy, PolicyData):
+        if out is None:
+            raise ConfigError("a policy object needs out= (its file is saved in the run directory)")
+        policy = str(policy.save(Path(out) / "input-policy.yaml"))
+    cfg = resolve(overrides={**settings, "policy": policy if policy is not None else NO_POLICY})
+    return run_training(cfg, resume=resume)

@@ -1,0 +1,249 @@
+"""augsearch train and compare: held-out data, the training recipe, resume, the arithmetic of the
+verdict against scipy, the controls, and a harmful policy that must come out worse than none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from PIL import Image
+
+import augsearch
+from augsearch import AugMix, CutMix, Mixup, Policy
+from augsearch.cli import main
+from augsearch.data import load_dataset, load_train_test
+from augsearch.errors import AugsearchError, ConfigError
+from augsearch.models import build_model
+from augsearch.proof import compare as compare_module
+from augsearch.proof import stats
+from augsearch.proof.compare import CompareWork
+from augsearch.proof.train import pipeline
+from augsearch.search.config import resolve as resolve_run
+from augsearch.search.run import search
+from augsearch.search.spaces import FAST_AA_OPS
+from augsearch.trainer import Recipe, fit, random_crop_flip
+
+# ----------------------------------------------------------------------------- the arithmetic
+
+
+@pytest.mark.parametrize("values", [[0.71, 0.74, 0.69], [0.5, 0.52, 0.49, 0.55, 0.51], [0.9, 0.9001]])
+def test_interval_is_scipys_student_t(values):
+    got = stats.estimate(values)
+    low, high = scipy.stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=scipy.stats.sem(values))
+    assert got.mean == pytest.approx(np.mean(values)) and got.std == pytest.approx(np.std(values, ddof=1))
+    assert (got.low, got.high) == pytest.approx((low, high))
+
+
+def test_paired_difference_is_scipys_paired_t():
+    treated = {0: 0.73, 1: 0.74, 2: 0.71, 3: 0.73}
+    control = {0: 0.70, 1: 0.70, 2: 0.68, 3: 0.69, 9: 0.1}  # seed 9 has no partner: left out
+    got = stats.paired(treated, control)
+    reference = scipy.stats.ttest_rel(list(treated.values()), [control[s] for s in treated]).confidence_interval(0.95)
+    assert got.n == 4 and (got.low, got.high) == pytest.approx((reference.low, reference.high))
+    assert stats.verdict(got) == stats.BETTER
+
+
+def test_verdict_comes_from_the_interval_not_the_mean():
+    assert stats.verdict(stats.estimate([-0.03, -0.02, -0.04])) == stats.WORSE
+    assert stats.verdict(stats.estimate([0.05, -0.01, 0.02])) == stats.UNCLEAR  # mean > 0, interval spans 0
+    assert stats.verdict(stats.estimate([0.2])) == stats.UNCLEAR  # one seed: no interval
+    assert stats.estimate([0.2]).low is None
+    with pytest.raises(ValueError):
+        stats.estimate([])
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_fit_resumes_to_the_same_weights(tmp_path):
+    data = load_dataset("digits", subset=256)
+    recipe = Recipe(3, batch_size=64, lr=0.05, warmup_epochs=1, ema_decay=0.9)
+    augment = random_crop_flip(padding=2)
+
+    def model():
+        return build_model("small-cnn", num_classes=10, image_size=16, seed=0)
+
+    whole = model()
+    expected = fit(whole, data, recipe, seed=4, augment=augment, checkpoint=tmp_path / "a.pt")
+
+    def stop_after_two(metrics):
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    interrupted = model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, data, recipe, seed=4, augment=augment, checkpoint=tmp_path / "b.pt", on_epoch=stop_after_two)
+    resumed = model()
+    again = fit(resumed, data, recipe, seed=4, augment=augment, checkpoint=tmp_path / "b.pt")
+    assert [h["epoch"] for h in again.history] == [1, 2, 3]
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in expected.history]
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert all(torch.equal(a, b) for a, b in zip(expected.ema.state_dict().values(), again.ema.state_dict().values()))
+
+
+def test_warmup_then_cosine():
+    recipe = Recipe(4, lr=0.2, warmup_epochs=1)
+    rates = [recipe.lr_at(step, 40, 10) for step in range(40)]
+    assert rates[0] == pytest.approx(0.02) and rates[9] == pytest.approx(0.2)
+    assert rates[10] == pytest.approx(0.2) and rates[-1] < 0.001 and all(a >= b for a, b in zip(rates[9:], rates[10:]))
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        Recipe(2, warmup_epochs=3)
+
+
+def test_mixing_and_jsd_pipelines_train():
+    data = load_dataset("digits", subset=128)
+    for policy in (Mixup(0.4, num_classes=10), CutMix(num_classes=10), AugMix(jsd=True, width=2)):
+        augment, mix, views = pipeline(policy, random_crop_flip(), num_classes=10)
+        net = build_model("small-cnn", num_classes=10, image_size=16, seed=0)
+        history = fit(net, data, Recipe(1, batch_size=32), augment=augment, mix=mix, views=views).history
+        assert np.isfinite(history[0]["loss"])
+    with pytest.raises(ConfigError, match="for 5 classes, the data has 10"):
+        pipeline(Mixup(num_classes=5), None, num_classes=10)
+
+
+def test_train_api_and_run_directory(tmp_path):
+    out = tmp_path / "t"
+    metrics = augsearch.train("trivial", dataset="digits", epochs=2, out=str(out), seed=1)
+    assert 0 <= metrics["top1"] <= 1 and metrics["holdout"] == {"kind": "test split", "dataset": "digits"}
+    assert metrics["test_size"] == 359 and metrics["train_size"] == 1438 and metrics["base"] == "crop-flip"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (out / "weights.pt").exists() and not (out / "checkpoint.pt").exists()
+    assert augsearch.load_policy(out / "policy.yaml") == augsearch.load_policy("trivial")
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        augsearch.train("trivial", dataset="digits", epochs=2, out=str(out))
+    assert augsearch.train(out=str(out), resume=True) == metrics  # a finished run is read back
+    policy_object = augsearch.train(Policy([[("Invert", 0.5, None)]]), epochs=1, out=str(tmp_path / "o"))
+    assert policy_object["policy_kind"] == "policy"
+
+
+def _two_tone_folder(root: Path, n: int = 60, size: int = 16) -> Path:
+    """Class 'dark': a bright square on black; 'bright': a dark square on white. Invert turns
+    one class into the other."""
+    rng = np.random.default_rng(0)
+    for label, (bg, fg) in {"dark": (20, 235), "bright": (235, 20)}.items():
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((size, size, 3), bg, np.uint8) + rng.integers(0, 12, (size, size, 3), dtype=np.uint8)
+            x, y = rng.integers(2, size - 7, 2)
+            img[y:y + 5, x:x + 5] = fg
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root
+
+
+def test_a_folder_holds_out_a_stratified_recorded_part(tmp_path):
+    folder = _two_tone_folder(tmp_path / "data")
+    parts = load_train_test(f"folder:{folder}", val_fraction=0.25, seed=3)
+    assert len(parts.test) == 30 and len(parts.train) == 90
+    assert (parts.test.labels == 0).sum() == 15
+    held = parts.holdout["test_indices"]
+    assert parts.holdout["kind"] == "val fraction" and len(set(held)) == 30
+    again = load_train_test(f"folder:{folder}", val_fraction=0.25, seed=3)
+    assert again.holdout == parts.holdout and torch.equal(again.test.images, parts.test.images)
+
+
+def test_train_cli_one_line_errors(tmp_path, capsys):
+    for args, message in ((["nope-policy"], "unknown policy spec"), (["trivial", "--epochs", "0"], "epochs"),
+                          (["trivial", "--base", "rotate"], "unknown base augmentation 'rotate'"),
+                          (["trivial", "--val", "folder:/no/such"], "/no/such")):
+        assert main(["train", *args, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def test_compare_resume_redoes_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "c"
+    args = ["compare", "trivial", "--controls", "none,randaugment", "--epochs", "1", "--seeds", "2",
+            "--engine", "local", "--out", str(out), "--quiet"]
+    calls = []
+    real = CompareWork.__call__
+
+    def stop_on_fourth(self, k, device):
+        calls.append(k)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        real(self, k, device)
+
+    monkeypatch.setattr(CompareWork, "__call__", stop_on_fourth)
+    assert main(args) == 130
+    assert "3 of 6 jobs are done" in capsys.readouterr().err
+    calls.clear()
+    assert main(["compare", "--resume", str(out), "--quiet"]) == 0
+    assert len(calls) == 3  # only the jobs without a result
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["arm"], r["seed"]) for r in results) == [(a, s) for a in range(3) for s in (0, 1)]
+    summary = json.loads((out / "compare.json").read_text())
+    assert [p["name"] for p in summary["policies"]] == ["trivial", "none", "randaugment"]
+    assert {d["versus"] for d in summary["differences"]} == {"none", "randaugment"}
+    assert (out / "compare.md").exists() and (out / "compare.png").exists()
+    (out / "results.jsonl").write_text((out / "results.jsonl").read_text() + '{"arm": "x"}\n')
+    assert main(["compare", "--resume", str(out), "--quiet"]) == 2
+    assert "results.jsonl:7: corrupt result" in capsys.readouterr().err
+
+
+def test_a_harmful_policy_is_worse_than_none(tmp_path):
+    folder = _two_tone_folder(tmp_path / "data")
+    invert = Policy([[("Invert", 1.0, None)]]).save(tmp_path / "invert.yaml")
+    cfg = compare_module.resolve(overrides=dict(
+        policies=(str(invert),), controls=("none",), dataset=f"folder:{folder}", val_fraction=0.25, epochs=3,
+        batch_size=16, base="none", seeds=3, engine="local", out=str(tmp_path / "c")))
+    summary = compare_module.compare(cfg)
+    (versus_none,) = summary["differences"]
+    assert versus_none["versus"] == "none" and versus_none["verdict"] == stats.WORSE, summary
+    assert summary["holdout"]["kind"] == "val fraction" and summary["test_size"] == 30
+
+
+def test_compare_run_dir_uses_the_search_and_a_random_control_of_its_shape(tmp_path, capsys):
+    cfg = resolve_run(overrides=dict(dataset="digits", subset=300, epochs=1, batch_size=64, folds=1, trials=3,
+                                     top_n=1, startup_trials=2, num_sub_policies=3, num_ops=2, draws=1,
+                                     engine="local", out=str(tmp_path / "run")))
+    run = search(cfg, quiet=True)
+    assert main(["compare", str(run.path), "--epochs", "1", "--seeds", "2", "--engine", "local",
+                 "--controls", "none,random,published", "--quiet"]) == 0
+    summary = json.loads((run.path / "compare" / "compare.json").read_text())
+    assert summary["run_dir"] == str(run.path) and summary["holdout"]["kind"] == "test split"
+    assert summary["train_size"] == 300  # the search's own data (its subset), not all of digits
+    searched = augsearch.load_policy(run.policy_file)
+    random = augsearch.load_policy(run.path / "compare" / "policies" / "random.yaml")
+    assert isinstance(random, Policy) and random.convention.name == "fast-aa" and len(random) == len(searched)
+    assert [len(sp.ops) for sp in random.sub_policies] == [len(sp.ops) for sp in searched.sub_policies]
+    assert {op.name for sp in random.sub_policies for op in sp.ops} <= set(FAST_AA_OPS)
+    assert "seed 0" in random.source and random != searched
+    names = [p["name"] for p in summary["policies"]]
+    assert names == ["searched", "none", "random", "published (fast-aa/reduced-cifar10)"]
+    assert main(["report", str(run.path)]) == 0
+    assert "Held-out comparison" in (run.path / "report.html").read_text()
+
+
+def test_compare_refuses_bad_input_in_one_line(tmp_path, capsys):
+    cases = ((["trivial", "--controls", "none,nope"], "unknown control 'nope'"), (["trivial", "--seeds", "0"], "seeds"),
+             ([], "name the policies to compare"), ([str(tmp_path)], "no search's run directory"))
+    for args, message in cases:
+        assert main(["compare", *args, "--engine", "local", "--out", str(tmp_path / "c"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("space: fast-aa\n")
+    assert main(["compare", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "policy.yaml: missing" in capsys.readouterr().err
+
+
+def test_run_compare_flag_needs_valid_numbers():
+    with pytest.raises(AugsearchError, match="seeds"):
+        resolve_run(overrides={"compare": True, "seeds": 0})
+
+
+def test_compare_runs_its_jobs_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    cfg = compare_module.resolve(overrides=dict(policies=("trivial",), controls=("none",), epochs=1, seeds=1,
+                                                engine="ray", cpus_per_trial=1.0, out=str(tmp_path / "c")))
+    summary = compare_module.compare(cfg)
+    assert [p["n"] for p in summary["policies"]] == [1, 1]
+    assert (tmp_path / "c" / "jobs" / "arm0-s0" / "metrics.json").exists()
