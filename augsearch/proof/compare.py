@@ -23,7 +23,7 @@ import yaml
 
 from augsearch import options
 from augsearch.data import TrainTest
-from augsearch.errors import ConfigError
+from augsearch.errors import ConfigError, first_line
 from augsearch.options import option
 from augsearch.policy import Policy, PolicyData
 from augsearch.proof import stats
@@ -85,8 +85,8 @@ def _random(context: Context) -> Arm | str:
         shape = {"num_sub_policies": len(context.tested),
                  "num_ops": max(len(sp.ops) for sp in context.tested.sub_policies)}
     space = build(SPACES.get(name), shape)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=context.seed))
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=context.seed))
     candidate = space.candidate(study.ask(space.distributions()).params)
     if isinstance(candidate, Policy):
         candidate = Policy(candidate.sub_policies, convention=candidate.convention, source=(
@@ -158,6 +158,16 @@ class CompareDir(WorkDir):
         if not self.config_file.exists():
             raise ConfigError(f"{self.path} is not a comparison directory (no config.yaml)")
         return resolve(overrides=options.read_file(CompareConfig, self.config_file))
+
+    def arms(self) -> tuple[list[Arm], dict[str, str]]:
+        """The arms written when the comparison started, and the controls left out."""
+        data = self.read_json(self.arms_file)
+        try:
+            arms = [Arm(**a) for a in data["arms"]]
+            skipped = {str(k): str(v) for k, v in data["skipped"].items()}
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ConfigError(f"{self.arms_file}: corrupt ({first_line(err)})") from None
+        return arms, skipped
 
     def job_dir(self, arm: int, seed: int) -> Path:
         return self.path / "jobs" / f"arm{arm}-s{seed}"
@@ -246,8 +256,7 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
                               "or choose another --out")
         data, tested, space, train = _inputs(cfg)
         if resume:
-            arms = [Arm(**a) for a in folder.read_json(folder.arms_file)["arms"]]
-            skipped = folder.read_json(folder.arms_file)["skipped"]
+            arms, skipped = folder.arms()
         else:
             arms, skipped = make_arms(cfg, folder, tested, space)
             folder.config_file.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))

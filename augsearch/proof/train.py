@@ -140,7 +140,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
         if resume:
             cfg = run.load_config()
             if run.result_file.exists():
-                return json.loads(run.result_file.read_text())
+                return run.read_json(run.result_file)
         elif run.config_file.exists():
             raise ConfigError(f"{run.path} already holds a training run: continue it with --resume {run.path} "
                               "or choose another --out")
