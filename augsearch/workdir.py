@@ -5,6 +5,7 @@ directory and nothing else."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -28,27 +29,45 @@ class WorkDir:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the directory for this process; a second live process is refused."""
+        """Hold the directory for this process; a second live process is refused. The lock file
+        exists only while a process holds it, and a start that wrote nothing leaves no directory."""
+        existed = self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_file, "a+")  # closed by the with-block below, after the lock
         except OSError as err:
-            raise ConfigError(f"{self.path}: cannot write here ({err.strerror})") from None
-        with handle:
+            raise ConfigError(f"{self.path}: cannot create the directory ({err.strerror})") from None
+        fd = self._lock()
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            yield
+        finally:
+            self.lock_file.unlink(missing_ok=True)  # while still held: a waiter then finds a new file
+            os.close(fd)
+            if not existed:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()  # only if the start wrote nothing
+
+    def _lock(self) -> int:
+        """The descriptor of the lock file, locked; retried when the holder we waited on removed it."""
+        while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise ConfigError(f"{self.path}: cannot write here ({err.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.seek(0)
-                raise ConfigError(f"{self.path} is in use by another augsearch run ({handle.read().strip()}); "
+                holder = os.read(fd, 200).decode(errors="replace").strip()
+                os.close(fd)
+                raise ConfigError(f"{self.path} is in use by another augsearch run ({holder}); "
                                   "wait for it or choose another --out") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{socket.gethostname()} {os.getpid()}\n")
-            handle.flush()
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                if os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     def write_json(self, path: Path, data: Any) -> None:
         """Write ``data`` as JSON in one rename, so a reader never sees half a file."""
@@ -85,11 +104,20 @@ def complete_lines(path: Path) -> list[bytes]:
     return data.split(b"\n")[:-1]
 
 
-def drop_torn_tail(path: Path) -> None:
-    """Cut a torn last line so that appended records start on a line of their own."""
+def drop_torn_tail(path: Path) -> Path | None:
+    """Move a torn last line to ``<file>.torn`` (kept, not lost) and cut it from ``path``, so that
+    appended records start on a line of their own; returns where it went, if there was one."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return
-    if data and not data.endswith(b"\n"):
-        os.truncate(path, data.rfind(b"\n") + 1)
+        return None
+    if not data or data.endswith(b"\n"):
+        return None
+    keep = data.rfind(b"\n") + 1
+    aside = path.with_name(path.name + ".torn")
+    with open(aside, "ab") as torn:
+        torn.write(data[keep:] + b"\n")
+        torn.flush()
+        os.fsync(torn.fileno())
+    os.truncate(path, keep)
+    return aside

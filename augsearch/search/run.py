@@ -7,14 +7,18 @@ engine are looked up by name and each is built from the few options it takes.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
 from augsearch.data import TrainTest, load_train_test, stratified_splits
 from augsearch.errors import ConfigError
+from augsearch.models import build_model
 from augsearch.policy import Policy, PolicyData
 from augsearch.registry import build
 from augsearch.search.config import RunConfig, load_run_config
@@ -44,6 +48,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         data = parts.train
         if len(data.classes) < 2:
             raise ConfigError(f"{cfg.dataset}: a search needs at least 2 classes, found {len(data.classes)}")
+        _check_before_writing(cfg, classes=len(data.classes), image_size=data.images.shape[-1])
         if not resume:
             run.create(options)  # only once the data loads, so a fixed command can reuse the same --out
             run.write_json(run.holdout_file, parts.holdout)
@@ -53,15 +58,16 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed)
         work = SplitWork(data, splits, space, objective, budget, str(run.path.resolve()))
-        per_split = expected_trials(space, budget) * cfg.repeats
-        todo = _unfinished(run, folds=cfg.folds, per_split=per_split)
+        per_search = expected_trials(space, budget)
+        per_split = per_search * cfg.repeats
+        todo = _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search)
         try:
             with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet):
                 if todo:
                     engine(todo, work, Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address))
         except KeyboardInterrupt:
             pass  # the engine stopped early: say how far it got, below
-        if _unfinished(run, folds=cfg.folds, per_split=per_split):  # Ctrl-C, or Ray Tune stopping on SIGINT
+        if _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search):  # stopped early
             raise KeyboardInterrupt(f"{len(run.trials())} of {cfg.folds * per_split} trials are "
                                     f"saved; continue with: augsearch run --resume {run.path}")
         trials = run.trials()
@@ -83,11 +89,23 @@ def held_out(cfg: RunConfig) -> TrainTest:
                            skip_bad=cfg.skip_bad)
 
 
-def _unfinished(run: RunDir, *, folds: int, per_split: int) -> list[int]:
-    counts: dict[int, int] = {}
-    for t in run.trials():
-        counts[t.split] = counts.get(t.split, 0) + 1
-    return [k for k in range(folds) if counts.get(k, 0) < per_split]
+def _check_before_writing(cfg: RunConfig, *, classes: int, image_size: int) -> None:
+    """What would only fail later, refused before the run directory holds anything: a model that
+    cannot take these images, resources this machine lacks (Ray would wait for them forever)."""
+    build_model(cfg.model, num_classes=classes, image_size=image_size)
+    if cfg.engine == "ray" and not cfg.address:
+        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+        if cfg.cpus_per_trial > cpus:
+            raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} is more than this machine's {cpus} CPUs")
+        if (cfg.gpus_per_trial or 0) > gpus:
+            raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g} is more than this machine's {gpus} GPUs")
+
+
+def _unfinished(run: RunDir, *, folds: int, repeats: int, per_search: int) -> list[int]:
+    """The splits with a (repeat, trial) key that has no record yet."""
+    have = {(t.split, t.repeat, t.trial) for t in run.trials()}
+    return [k for k in range(folds)
+            if any((k, r, n) not in have for r in range(repeats) for n in range(per_search))]
 
 
 NEAR_CHANCE = 0.25

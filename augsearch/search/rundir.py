@@ -133,15 +133,16 @@ class RunDir(WorkDir):
     def trials(self) -> list[Trial]:
         """Every trial recorded. A last line without its newline is a write that a crash cut
         short, and is not a record; any other line that is not a valid record is an error."""
-        out = []
+        out: dict[tuple[int, int, int], Trial] = {}
         for number, line in enumerate(complete_lines(self.trials_file), 1):
             if not line.strip():
                 continue
             try:
-                out.append(Trial.from_record(json.loads(line)))
+                trial = Trial.from_record(json.loads(line))
             except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 raise RunDirError(f"{self.trials_file}:{number}: corrupt trial record ({err})") from None
-        return out
+            out.setdefault((trial.split, trial.repeat, trial.trial), trial)  # the first record of a key counts
+        return list(out.values())
 
-    def drop_torn_tail(self) -> None:
-        drop_torn_tail(self.trials_file)
+    def drop_torn_tail(self) -> Path | None:
+        return drop_torn_tail(self.trials_file)

@@ -11,7 +11,7 @@ import math
 import time
 import traceback
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -46,23 +46,27 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
     for repeat in range(budget.repeats):
         sampler = space.sampler(seed=seed_of(budget.seed, split.index, repeat), startup_trials=budget.startup_trials)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        finished = sorted((t for t in done if t.repeat == repeat), key=lambda t: t.trial)
-        for record in finished:
+        finished = {t.trial: t for t in done if t.repeat == repeat}
+        for number in sorted(finished):  # the sampler learns from what is done, in trial order
+            record = finished[number]
             study.add_trial(optuna.trial.create_trial(
                 params=record.params, distributions=distributions, value=record.score,
                 state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
+        # the missing keys, not a count: a gap left by a crash is filled, a finished trial never redone
+        missing = iter([n for n in range(expected_trials(space, budget)) if n not in finished])
 
-        def attempt(trial: optuna.Trial, repeat: int = repeat) -> float:
+        def attempt(trial: optuna.Trial, repeat: int = repeat, missing: Iterator[int] = missing) -> float:
+            number = next(missing)
             record = evaluate_trial(suggest(trial, distributions), space, scorer, split=split.index, repeat=repeat,
-                                    number=trial.number, seed=seed_of(budget.seed, split.index, repeat, trial.number))
+                                    number=number, seed=seed_of(budget.seed, split.index, repeat, number))
             run.append_trial(record)
             if not record.ok:
                 raise _CandidateFailedError  # optuna records the trial as failed
             return record.score
 
         # optimize, not ask/tell: samplers that end a study themselves (grid, brute force) need its loop
-        remaining = max(0, expected_trials(space, budget) - len(finished))
-        study.optimize(attempt, n_trials=remaining, catch=(_CandidateFailedError,))
+        remaining = expected_trials(space, budget) - len(finished)
+        study.optimize(attempt, n_trials=max(0, remaining), catch=(_CandidateFailedError,))
 
 
 class _CandidateFailedError(Exception):
