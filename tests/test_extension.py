@@ -18,7 +18,7 @@ from augsearch.models import MODELS
 from augsearch.policy import Augment, PolicyData
 from augsearch.search.objectives import OBJECTIVES
 from augsearch.search.protocols import Objective, Scorer, Space, Split
-from augsearch.search.rundir import RunDir
+from augsearch.search.rundir import RunDir, Store
 from augsearch.search.spaces import SPACES
 
 
@@ -48,7 +48,7 @@ class RandAugmentGrid(Space):
 class Gentle(Objective):
     """Prefers policies that change D_A's pixels least (a toy objective with no proxy)."""
 
-    def prepare(self, split: Split, run: RunDir, device: torch.device) -> Scorer:
+    def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:
         images = split.augment_data.images.to(device)
 
         def score(policy: PolicyData, seed: int) -> dict[str, float]:

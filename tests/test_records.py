@@ -93,3 +93,43 @@ def test_a_refused_train_writes_nothing(tmp_path, capsys):
     assert main(["train", "trivial", "--model", "timm:no_such_net", "--epochs", "1", "--out", str(out),
                  "--quiet"]) == 2
     assert "unknown timm model" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_remote_task_writes_nothing_itself_and_the_driver_records_what_it_sends(tmp_path):
+    import torch
+
+    from augsearch.data import load_dataset, stratified_splits
+    from augsearch.registry import build
+    from augsearch.search.config import resolve
+    from augsearch.search.objectives import OBJECTIVES
+    from augsearch.search.spaces import SPACES
+    from augsearch.search.study import Budget, SplitWork
+
+    cfg = resolve(overrides=dict(dataset="digits", subset=200, epochs=1, batch_size=64, folds=1, trials=3, top_n=1,
+                                 startup_trials=1, num_sub_policies=2, draws=1, engine="local",
+                                 out=str(tmp_path / "run")))
+    data = load_dataset("digits", subset=200)
+    options = cfg.to_dict()
+    work = SplitWork(data, stratified_splits(data.labels, n_splits=1, seed=0), build(SPACES.get("fast-aa"), options),
+                     build(OBJECTIVES.get("density-matching"), options), Budget(3, 1, 1, 0), cfg.out)
+    RunDir(cfg.out).create(options)
+    sent: list[tuple] = []
+
+    class Channel:
+        def put(self, item):
+            sent.append(item)
+
+    work.remote(Channel())(0, torch.device("cpu"))
+    run = RunDir(cfg.out)
+    assert not run.trials_file.exists() and not run.proxy_weights(0).exists()  # the worker wrote nothing
+    assert [item[0] for item in sent].count("trial") == 3
+    for item in sent:
+        work.record(item)  # the driver writes
+    assert keys(run.path) == [(0, 0, 0), (0, 0, 1), (0, 0, 2)] and run.proxy_weights(0).exists()
+    resumed = work.remote(Channel())
+    assert resumed.store.read_bytes("proxies/split0.pt") == run.proxy_weights(0).read_bytes()
+    sent.clear()
+    resumed(0, torch.device("cpu"))
+    assert sent == []  # everything was done: nothing trained, nothing sent
+    with pytest.raises(ValueError, match="unknown record"):
+        work.record(("file", "../../etc/passwd", b"x"))

@@ -8,6 +8,8 @@ keeps the data's distribution. A new objective is one more class with ``@OBJECTI
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from augsearch.models import build_model
 from augsearch.policy import Augment, PolicyData
 from augsearch.registry import Registry
 from augsearch.search.protocols import Objective, Scorer, Split
-from augsearch.search.rundir import RunDir
+from augsearch.search.rundir import Store, proxy_name
 from augsearch.trainer import evaluate, train_proxy
 
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
@@ -45,28 +47,29 @@ class ProxyRecipe:
     label_smoothing: float
     seed: int
 
-    def trained(self, split: Split, run: RunDir, device: torch.device) -> torch.nn.Module:
-        """The split's proxy: loaded from the run directory, or trained on D_M and saved there."""
+    def trained(self, split: Split, store: Store, device: torch.device) -> torch.nn.Module:
+        """The split's proxy: loaded from the run, or trained on D_M and recorded there (metrics
+        first, weights last: the weights say the proxy is done)."""
         data = split.model_data
         seed = self.seed + split.index
         model = build_model(self.model, num_classes=len(data.classes), image_size=data.images.shape[-1], seed=seed)
-        weights = run.proxy_weights(split.index)
-        if weights.exists():
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        weights = store.read_bytes(proxy_name(split.index, ".pt"))
+        if weights is not None:
+            model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
             return model.to(device)
         start = time.perf_counter()
         epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),
                              lr=self.lr, weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
                              device=device, seed=seed)
         clean = evaluate(model, split.augment_data.images, split.augment_data.labels, device=device)
-        run.write_json(run.proxy_metrics(split.index), {
-            "split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
-            "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
-            "seconds": time.perf_counter() - start,
-            "device": f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"})
-        tmp = weights.with_suffix(".pt.tmp")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(weights)
+        metrics = {"split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
+                   "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
+                   "seconds": time.perf_counter() - start,
+                   "device": f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"}
+        store.write_bytes(proxy_name(split.index, ".json"), json.dumps(metrics, indent=1).encode())
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        store.write_bytes(proxy_name(split.index, ".pt"), buffer.getvalue())
         return model
 
 
@@ -104,8 +107,8 @@ class DensityMatching(Objective):
     draws: int
     rule: str
 
-    def prepare(self, split: Split, run: RunDir, device: torch.device) -> Scorer:
-        model = self.proxy.trained(split, run, device)
+    def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:
+        model = self.proxy.trained(split, store, device)
         d_a = split.augment_data
         holdout = ImageSet(d_a.images.to(device), d_a.labels.to(device), d_a.classes, d_a.name)  # stays on the device
 

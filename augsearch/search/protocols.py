@@ -17,7 +17,7 @@ from augsearch.data import ImageSet
 from augsearch.policy import PolicyData
 
 if TYPE_CHECKING:
-    from augsearch.search.rundir import RunDir
+    from augsearch.search.rundir import Store
 
 Scorer = Callable[[PolicyData, int], Mapping[str, float]]
 """Scores one candidate with a seed: ``score`` (higher is better) plus any metrics to record."""
@@ -68,6 +68,6 @@ class Objective(ABC):
     """How a candidate is scored on a split."""
 
     @abstractmethod
-    def prepare(self, split: Split, run: RunDir, device: torch.device) -> Scorer:
-        """Whatever the split needs once (a trained proxy, kept in the run directory), then the
-        scorer for its candidates."""
+    def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:
+        """Whatever the split needs once (a trained proxy, kept in the run through ``store``),
+        then the scorer for its candidates."""

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -105,6 +105,25 @@ class Trial:
             raise ValueError(f"candidate: {err}") from None
 
 
+def proxy_name(split: int, suffix: str) -> str:
+    """The run-directory name of a split's proxy file: ``.pt`` weights, ``.json`` metrics."""
+    return f"proxies/split{split}{suffix}"
+
+
+class Store(Protocol):
+    """Where a search task reads what is finished and records what it finishes: the run directory
+    itself (in-process), or a channel to the driver, which alone writes the directory (Ray), so a
+    cluster needs no shared filesystem. Names are paths inside the run directory."""
+
+    def trials(self) -> list[Trial]: ...
+
+    def append_trial(self, trial: Trial) -> None: ...
+
+    def read_bytes(self, name: str) -> bytes | None: ...
+
+    def write_bytes(self, name: str, data: bytes) -> None: ...
+
+
 class RunDir(WorkDir):
     """Paths and records of one search's directory; safe to use from several processes."""
 
@@ -114,10 +133,10 @@ class RunDir(WorkDir):
     holdout_file = property(lambda self: self.path / "holdout.json")
 
     def proxy_metrics(self, split: int) -> Path:
-        return self.path / "proxies" / f"split{split}.json"
+        return self.path / proxy_name(split, ".json")
 
     def proxy_weights(self, split: int) -> Path:
-        return self.path / "proxies" / f"split{split}.pt"
+        return self.path / proxy_name(split, ".pt")
 
     def create(self, config: Mapping[str, Any]) -> None:
         """Start a new run here; refuses a directory that already holds a run."""
@@ -143,6 +162,20 @@ class RunDir(WorkDir):
                 raise RunDirError(f"{self.trials_file}:{number}: corrupt trial record ({err})") from None
             out.setdefault((trial.split, trial.repeat, trial.trial), trial)  # the first record of a key counts
         return list(out.values())
+
+    def read_bytes(self, name: str) -> bytes | None:
+        try:
+            return (self.path / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Write a file of the run whole, in one rename."""
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
 
     def drop_torn_tail(self) -> Path | None:
         return drop_torn_tail(self.trials_file)

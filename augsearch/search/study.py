@@ -5,14 +5,16 @@ into the sampler and redoes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import time
 import traceback
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import torch
@@ -21,7 +23,7 @@ from augsearch.data import ImageSet
 from augsearch.errors import AugsearchError, first_line
 from augsearch.policy import PolicyData
 from augsearch.search.protocols import Objective, Scorer, Space, Split
-from augsearch.search.rundir import RunDir, Trial
+from augsearch.search.rundir import RunDir, Store, Trial, proxy_name
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Budget:
     seed: int
 
 
-def search_split(split: Split, *, space: Space, objective: Objective, budget: Budget, run: RunDir,
+def search_split(split: Split, *, space: Space, objective: Objective, budget: Budget, run: Store,
                  device: torch.device | str = "cpu") -> None:
     """Prepare the objective on the split, then run ``repeats`` searches of ``trials`` candidates."""
     device = torch.device(device)
@@ -130,8 +132,32 @@ def kept(trials: Sequence[Trial], *, top_n: int) -> list[PolicyData]:
 
 
 @dataclass(frozen=True)
+class ChannelStore:
+    """A task's view of its run on a Ray worker: what was finished when the task was shipped, and a
+    channel (anything with ``put``, e.g. a Ray queue) to the driver, which alone writes the run
+    directory, so the workers need no filesystem in common with it."""
+
+    finished: tuple[Trial, ...]
+    files: Mapping[str, bytes]
+    channel: Any
+
+    def trials(self) -> list[Trial]:
+        return list(self.finished)
+
+    def append_trial(self, trial: Trial) -> None:
+        self.channel.put(("trial", trial.to_json()))
+
+    def read_bytes(self, name: str) -> bytes | None:
+        return self.files.get(name)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self.channel.put(("file", name, data))
+
+
+@dataclass(frozen=True)
 class SplitWork:
-    """Everything one split's search needs, picklable, so any engine can run it anywhere."""
+    """Everything one split's search needs, picklable, so any engine can run it anywhere; it
+    records through ``store`` (the run directory unless an engine made it :meth:`remote`)."""
 
     data: ImageSet
     splits: Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -139,6 +165,7 @@ class SplitWork:
     objective: Objective
     budget: Budget
     run_path: str
+    store: Store | None = None
 
     @property
     def nbytes(self) -> int:
@@ -150,4 +177,25 @@ class SplitWork:
 
     def __call__(self, k: int, device: torch.device) -> None:
         search_split(self.split(k), space=self.space, objective=self.objective, budget=self.budget,
-                     run=RunDir(self.run_path), device=device)
+                     run=self.store or RunDir(self.run_path), device=device)
+
+    def remote(self, channel: Any) -> SplitWork:
+        """This work for workers that send what they record through ``channel``, with what the run
+        holds now (finished trials, proxies) shipped along."""
+        run = RunDir(self.run_path)
+        files = {name: data for name in self._files() if (data := run.read_bytes(name)) is not None}
+        return dataclasses.replace(self, store=ChannelStore(tuple(run.trials()), files, channel))
+
+    def _files(self) -> set[str]:
+        """The files a task writes besides its trials: its split's proxy."""
+        return {proxy_name(k, suffix) for k in range(len(self.splits)) for suffix in (".json", ".pt")}
+
+    def record(self, item: tuple) -> None:
+        """Write one item a worker sent (driver side)."""
+        run = RunDir(self.run_path)
+        if item[0] == "trial":
+            run.append_trial(Trial.from_record(json.loads(item[1])))
+        elif item[0] == "file" and item[1] in self._files():
+            run.write_bytes(item[1], item[2])
+        else:
+            raise ValueError(f"a worker sent an unknown record: {str(item)[:80]}")
