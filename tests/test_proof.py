@@ -247,3 +247,27 @@ def test_compare_runs_its_jobs_on_ray(tmp_path):
     summary = compare_module.compare(cfg)
     assert [p["n"] for p in summary["policies"]] == [1, 1]
     assert (tmp_path / "c" / "jobs" / "arm0-s0" / "metrics.json").exists()
+
+
+def test_a_remote_job_sends_its_files_and_result_to_the_driver(tmp_path):
+    cfg = compare_module.resolve(overrides=dict(policies=("trivial",), controls=("none",), epochs=1, seeds=1,
+                                                engine="local", out=str(tmp_path / "c")))
+    folder = compare_module.CompareDir(cfg.out)
+    arms, _ = compare_module.make_arms(cfg, folder, None, None)
+    data = compare_module.load_data(cfg)
+    work = CompareWork(((0, 0),), tuple(arms), cfg, data, str(folder.path), 1)
+    sent: list[tuple] = []
+
+    class Channel:
+        def put(self, item):
+            sent.append(item)
+
+    work.remote(Channel())(0, torch.device("cpu"))
+    assert not (folder.path / "jobs").exists() and not folder.results_file.exists()  # the job wrote nothing here
+    for item in sent:
+        work.record(item)
+    assert json.loads(folder.results_file.read_text())["arm"] == 0
+    assert (folder.job_dir(0, 0) / "metrics.json").exists() and (folder.job_dir(0, 0) / "weights.pt").exists()
+    for bad in (("file", "jobs/arm0-s0/../../x", b""), ("file", "elsewhere/x", b""), ("nope",)):
+        with pytest.raises(ValueError, match="unknown record"):
+            work.record(bad)

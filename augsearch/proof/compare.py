@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -188,7 +190,10 @@ class CompareDir(WorkDir):
 
 @dataclass(frozen=True)
 class CompareWork:
-    """The jobs of a comparison, picklable for any engine: job ``k`` trains one (arm, seed)."""
+    """The jobs of a comparison, picklable for any engine: job ``k`` trains one (arm, seed). In
+    process a job writes its directory itself (and resumes mid-training); made :meth:`remote`, a
+    job trains in a scratch directory and sends its files and result through ``channel`` to the
+    driver, which alone writes the comparison's directory."""
 
     jobs: tuple[tuple[int, int], ...]
     arms: tuple[Arm, ...]
@@ -196,6 +201,7 @@ class CompareWork:
     data: TrainTest
     run_path: str
     threads: int | None
+    channel: Any = None
 
     @property
     def nbytes(self) -> int:
@@ -205,12 +211,38 @@ class CompareWork:
         arm, seed = self.jobs[k]
         folder = CompareDir(self.run_path)
         job = folder.job_dir(arm, seed)
+        if self.channel is None:
+            self.record(("result", json.dumps(self._train(arm, seed, job, device))))
+            return
+        with tempfile.TemporaryDirectory() as scratch:
+            result = self._train(arm, seed, Path(scratch) / job.name, device)
+            for path in sorted((Path(scratch) / job.name).iterdir()):
+                self.channel.put(("file", f"jobs/{job.name}/{path.name}", path.read_bytes()))
+        self.channel.put(("result", json.dumps(result)))
+
+    def _train(self, arm: int, seed: int, job: Path, device: torch.device) -> dict[str, Any]:
         cfg = dataclasses.replace(self.train, policy=self.arms[arm].policy, seed=seed, out=str(job),
                                   threads=self.threads, device=device.type)
         metrics = run_training(cfg, resume=(job / "config.yaml").exists(), data=self.data)
-        folder.append_line(folder.results_file, json.dumps(
-            {"arm": arm, "seed": seed, "top1": float(metrics["top1"]), "loss": metrics["loss"],
-             "seconds": metrics["seconds"]}))
+        return {"arm": arm, "seed": seed, "top1": float(metrics["top1"]), "loss": metrics["loss"],
+                "seconds": metrics["seconds"]}
+
+    def remote(self, channel: Any) -> CompareWork:
+        return dataclasses.replace(self, channel=channel)
+
+    def record(self, item: tuple) -> None:
+        """Write one item a job sent (driver side): a file of a job directory, or a job's result."""
+        folder = CompareDir(self.run_path)
+        if item[0] == "result":
+            folder.append_line(folder.results_file, item[1])
+        elif item[0] == "file" and _JOB_FILE.fullmatch(item[1]):
+            (folder.path / item[1]).parent.mkdir(parents=True, exist_ok=True)
+            (folder.path / item[1]).write_bytes(item[2])
+        else:
+            raise ValueError(f"a job sent an unknown record: {str(item)[:80]}")
+
+
+_JOB_FILE = re.compile(r"jobs/arm\d+-s-?\d+/[\w-][\w.-]*")
 
 
 def make_arms(cfg: CompareConfig, folder: CompareDir, tested: str | None, space: str | None) -> tuple[list[Arm],
