@@ -5,8 +5,12 @@ The CLI prints any :class:`AugsearchError` as one line and exits with status 2.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from typing import Any
+
+SHOWN = 100  # characters of a value an error message shows at most
+SHOWN_FILE = 4096  # characters of a file name (the usual PATH_MAX: no longer name is a file)
 
 
 class AugsearchError(Exception):
@@ -15,7 +19,7 @@ class AugsearchError(Exception):
     @classmethod
     def unknown(cls, what: str, name: Any, known: Sequence[str]) -> AugsearchError:
         """The error for a name no registry holds, listing the names it does."""
-        return cls(f"unknown {what} {name!r}; known: {', '.join(known)}")
+        return cls(f"unknown {what} {shown(name)}; known: {', '.join(known)}")
 
 
 class PolicyError(AugsearchError, ValueError):
@@ -33,14 +37,15 @@ class PolicyError(AugsearchError, ValueError):
     def _render(self) -> str:
         where = []
         if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+            file = _cut(self.file, SHOWN_FILE)
+            where.append(f"{file}:{self.line}" if self.line else file)
         elif self.line:
             where.append(f"line {self.line}")
         if self.place:
-            where.append(self.place)
+            where.append(_cut(self.place))
         text = ": ".join([*where, self.message])
         if self.value is not ...:
-            text += f" (got {self.value!r})"
+            text += f" (got {shown(self.value)})"
         return text
 
     def located(self, *, file: str | None = None, place_prefix: str | None = None) -> PolicyError:
@@ -57,6 +62,32 @@ class DataError(AugsearchError):
 
 class ConfigError(AugsearchError, ValueError):
     """A run configuration or option is invalid."""
+
+
+class _Short(reprlib.Repr):
+    """``reprlib``'s bounded repr; an integer too long to print in decimal shows its size instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, SHOWN, SHOWN, SHOWN
+
+    def repr_int(self, x: int, level: int) -> str:
+        return super().repr_int(x, level) if x.bit_length() <= 4096 else f"<a {x.bit_length()}-bit integer>"
+
+
+_SHORT = _Short()
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` in at most :data:`SHOWN` characters, in time that does not grow with the value:
+    a value from a file can be huge, or an alias bomb that expands to billions of items."""
+    return _cut(_SHORT.repr(value))
+
+
+def _cut(text: str, limit: int = SHOWN) -> str:
+    """``text`` on one line (a newline in a key or a file name escaped) in at most ``limit`` characters."""
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def first_line(err: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import augsearch.families  # noqa: F401  (its kinds register themselves)
 import augsearch.mixing  # noqa: F401
 from augsearch.errors import PolicyError
-from augsearch.formats import FORMAT_VERSION, line_of, parse_text
+from augsearch.formats import FORMAT_VERSION, line_of, parse_text, read_text
 from augsearch.policy import KINDS
 
 
@@ -64,10 +64,6 @@ def _build(config: Any):
 def read_policy_file(path: str | Path):
     """Load a policy file, or raise a :class:`PolicyError` naming the file and place."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise PolicyError(f"cannot read policy file: {getattr(err, 'strerror', None) or err}",
-                          file=str(path)) from None
+    text = read_text(path)
     data = parse_text(text, file=str(path), yaml_syntax=path.suffix.lower() != ".json")
     return from_config(data, file=str(path), text=text)

@@ -13,9 +13,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from augsearch.errors import ConfigError
+from augsearch.errors import ConfigError, PolicyError, shown
+from augsearch.formats import parse_text, read_text
 from augsearch.registry import Registry
 
 C = TypeVar("C")
@@ -46,10 +45,10 @@ def check(cls: type, name: str, value: Any, origin: str) -> Any:
     if kind is tuple:
         value = tuple(value) if isinstance(value, list) else value
         if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{origin}: {name} must be a list of names (got {value!r})")
+            raise ConfigError(f"{origin}: {name} must be a list of names (got {shown(value)})")
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {name} must be {kind.__name__}{' or null' if optional else ''} "
-                          f"(got {value!r})")
+                          f"(got {shown(value)})")
     meta = _fields(cls)[name].metadata
     for each in value if kind is tuple else (value,):
         if meta["choices"] is not None:
@@ -60,18 +59,12 @@ def check(cls: type, name: str, value: Any, origin: str) -> Any:
 
 
 def read_file(cls: type, path: str | Path) -> dict[str, Any]:
-    """A config file's options, checked against the fields of ``cls``."""
-    path = Path(path)
+    """A config file's options, checked against the fields of ``cls``; read within the limits of
+    policy files (size, nesting, aliases, UTF-8, no tags), each failure one error naming the file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (UTF-8)") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
+        data = parse_text(read_text(path, "config file"), file=str(path))
+    except PolicyError as err:
+        raise ConfigError(str(err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -79,7 +72,7 @@ def read_file(cls: type, path: str | Path) -> dict[str, Any]:
     known = _fields(cls)
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(f"{path}: unknown option {key!r}; known: {', '.join(known)}")
+            raise ConfigError(f"{path}: unknown option {shown(key)}; known: {', '.join(known)}")
         data[key] = check(cls, key, value, str(path))
     return data
 

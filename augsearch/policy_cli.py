@@ -8,6 +8,7 @@ from pathlib import Path
 
 from augsearch.commands import command
 from augsearch.conventions import CONVENTIONS
+from augsearch.errors import ConfigError
 
 
 def _ops_args(p: argparse.ArgumentParser) -> None:
@@ -74,9 +75,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         from augsearch.export.albumentations import to_albumentations
 
         text = _json_text(A.to_dict(to_albumentations(policy)))
+        if args.output and args.output.suffix.lower() in (".yaml", ".yml"):
+            raise ConfigError(f"{args.output}: albumentations pipelines are written as JSON (A.load reads them); "
+                              "name the file .json")
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text)
+        except OSError as err:
+            raise ConfigError(f"{args.output}: cannot write here ({err.strerror})") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -1,6 +1,6 @@
 """Compact policy specs, timm's config strings and the bundled policies, behind ``load_policy``.
 
-* a file: ``policy.yaml``, ``policy.json``;
+* a file: ``policy.yaml``, ``policy.json``, or a path with a separator (``./mine``, ``runs/x/policy``);
 * a bundled policy: ``autoaugment/cifar10``, ``fast-aa/reduced-cifar10``, ... (``augsearch policies``);
 * a spec: ``KIND[:key=value,...]``, e.g. ``randaugment:n=2,m=9``, ``trivial``, ``augmix:severity=3``,
   ``cutout:size=16``, ``mixup:alpha=0.2,num_classes=10``; values are YAML scalars or ``[a, b]`` lists;
@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from augsearch.errors import PolicyError
+from augsearch.errors import PolicyError, shown
 from augsearch.files import from_config, read_policy_file
 from augsearch.formats import FORMAT_VERSION, YAML_SUFFIXES, parse_text
 from augsearch.policy import KINDS, PolicyData
@@ -60,10 +61,26 @@ def load_policy(source: Any):
     bundled = bundled_policies()
     if spec in bundled:
         return read_policy_file(bundled[spec])
-    if Path(spec).is_file():
+    if _is_file(spec):
         return read_policy_file(spec)
     timm = _timm_config(spec)
-    return from_config(timm if timm is not None else parse_spec(spec), file=f"spec {spec!r}")
+    return from_config(timm if timm is not None else parse_spec(spec), file=_label(spec))
+
+
+def _is_file(spec: str) -> bool:
+    """Whether ``spec`` names a file without a policy suffix. Only what looks like a path (it has a
+    separator) is looked up, and a name the system refuses (too long, say) is no file."""
+    if "/" not in spec and os.sep not in spec:
+        return False
+    try:
+        return Path(spec).is_file()
+    except OSError:
+        return False
+
+
+def _label(spec: str) -> str:
+    """How errors name a spec: a spec can be any string, so it is shown bounded."""
+    return f"spec {shown(spec)}"
 
 
 def parse_spec(spec: str) -> dict[str, Any]:
@@ -77,9 +94,9 @@ def parse_spec(spec: str) -> dict[str, Any]:
     for item in _split_items(rest):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise PolicyError("spec options are key=value, separated by commas", file=f"spec {spec!r}",
+            raise PolicyError("spec options are key=value, separated by commas", file=_label(spec),
                               value=item)
-        config[key.strip()] = parse_text(value.strip(), file=f"spec {spec!r}")
+        config[key.strip()] = parse_text(value.strip(), file=_label(spec))
     return config
 
 
@@ -105,12 +122,12 @@ def _timm_config(spec: str) -> dict[str, Any] | None:
     for section in sections:
         match = re.fullmatch(r"([a-z]+)(\d.*)", section)
         if not match:
-            raise PolicyError("unsupported timm config section", file=f"spec {spec!r}", value=section)
+            raise PolicyError("unsupported timm config section", file=_label(spec), value=section)
         key, text = match.groups()
         try:
             value = float(text)
         except ValueError:
-            raise PolicyError("timm config values must be numbers", file=f"spec {spec!r}", value=section) from None
+            raise PolicyError("timm config values must be numbers", file=_label(spec), value=section) from None
         if key == "inc":
             inc = bool(int(value))
         else:
@@ -120,7 +137,7 @@ def _timm_config(spec: str) -> dict[str, Any] | None:
     unknown = set(options) - allowed
     if unknown or (inc and head != "rand"):
         raise PolicyError(f"timm '{head}' sections supported here: {', '.join(sorted(allowed))}"
-                          + (", inc" if head == "rand" else ""), file=f"spec {spec!r}",
+                          + (", inc" if head == "rand" else ""), file=_label(spec),
                           value=sorted(unknown) or "inc")
     mstd = options.get("mstd", 0.0)
     mstd = float("inf") if mstd > 100 else mstd

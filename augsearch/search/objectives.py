@@ -55,7 +55,8 @@ class ProxyRecipe:
         model = build_model(self.model, num_classes=len(data.classes), image_size=data.images.shape[-1], seed=seed)
         weights = store.read_bytes(proxy_name(split.index, ".pt"))
         if weights is not None:
-            model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
+            buffer = io.BytesIO(weights)
+            model.load_state_dict(torch.load(buffer, weights_only=True, map_location="cpu"))
             return model.to(device)
         start = time.perf_counter()
         epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),

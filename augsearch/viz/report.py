@@ -25,6 +25,7 @@ from PIL import Image
 from augsearch.conventions import Convention
 from augsearch.data import default_image_size, load_dataset
 from augsearch.errors import AugsearchError
+from augsearch.formats import parse_text
 from augsearch.ops import OPS
 from augsearch.policy import Policy, PolicyData
 from augsearch.search.rundir import RunDir, RunDirError, Trial
@@ -64,7 +65,8 @@ def read_run(run_dir: str | Path) -> Run:
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
-    config = _mapping(_read(path / "config.yaml", yaml.safe_load), path / "config.yaml")
+    config = _mapping(_read(path / "config.yaml", lambda text: parse_text(text, file=str(path / "config.yaml"))),
+                      path / "config.yaml")
     trials = RunDir(path).trials()
     if not trials:
         raise ReportError(f"{path / 'trials.jsonl'}: no trials recorded")
