@@ -1,35 +1,43 @@
 """Engines only schedule: they run the tasks of a piece of work (a search's splits, a comparison's
 jobs), in-process or on Ray Tune.
 
-The work (:class:`augsearch.search.study.SplitWork`) never knows which engine runs it; it reads
-and appends to the run directory, so every engine gives the same outputs. A new engine is one
-more function with ``@ENGINES.register``.
+The work (:class:`augsearch.search.study.SplitWork`, a comparison's jobs) never knows which engine
+runs it, so every engine gives the same outputs. In-process it writes the run directory; on Ray
+the tasks send what they record to the driver, which alone writes it. A new engine is one more
+function with ``@ENGINES.register``.
+
+A Ray run ends when its driver does (Ctrl-C, ``kill -9``: see :mod:`augsearch.search.raycluster`).
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
-from augsearch.errors import AugsearchError
+from augsearch.errors import AugsearchError, first_line
 from augsearch.registry import Registry
-
-RAY_TEMP_DIR = "/tmp/augsearch-ray"  # Ray's sockets need a short path; one bounded place
+from augsearch.search import raycluster
 
 
 class Work(Protocol):
     """Work made of tasks: picklable, called with a task's index and the device to use; an engine
-    keeps its own files under ``run_path``."""
+    keeps its own files under ``run_path``. Tasks that run elsewhere get :meth:`remote`'s copy,
+    which sends what it records through a channel; the driver writes each item with :meth:`record`."""
 
     nbytes: int
     run_path: str
 
     def __call__(self, k: int, device: torch.device) -> Any: ...
+
+    def remote(self, channel: Any) -> Work: ...
+
+    def record(self, item: tuple) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,26 +85,58 @@ def _ray_task(config: dict[str, Any], *, work: Work, cpus: float) -> None:
     tune.report({"task": config["task"]})
 
 
+@contextmanager
+def _recording(work: Work) -> Iterator[Work]:
+    """The work as the workers get it, sending what they record through a Ray queue, and a thread
+    on the driver that writes each item into the run directory; it drains the queue on the way out."""
+    from ray.util.queue import Empty, Queue
+
+    channel = Queue(actor_options={"num_cpus": 0})
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                item = channel.get(timeout=0.2)
+            except Empty:
+                if done.is_set():
+                    return
+                continue
+            try:
+                work.record(item)
+            except Exception as err:  # noqa: BLE001  (reported below, in the driver's thread)
+                failed.append(err)
+
+    writer = threading.Thread(target=drain, name="augsearch-recorder", daemon=True)
+    writer.start()
+    try:
+        yield work.remote(channel)
+    finally:
+        done.set()
+        writer.join()
+    if failed:
+        raise AugsearchError(f"a record from a worker could not be written: {first_line(failed[0])}")
+
+
 @ENGINES.register("ray")
 def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
-    """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources."""
+    """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources.
+    Ctrl-C stops the trials at once and raises KeyboardInterrupt; a local cluster ends with it."""
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"),
                        ("RAY_AIR_NEW_OUTPUT", "0"), ("TUNE_RESULT_BUFFER_LENGTH", "1"),
                        ("RAY_DEDUP_LOGS", "0"), ("RAY_TRAIN_V2_ENABLED", "0")):
         os.environ.setdefault(key, value)
+    # Tune's own Ctrl-C handler waits for the running trials to report, i.e. for whole splits to end
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     try:
         import ray
         from ray import tune
     except ImportError as err:
         raise AugsearchError(f"Ray Tune is not importable ({err}); install 'ray[tune]' or use --engine local") from None
     gpus = resources.gpus
-    if resources.address:
-        ray.init(address=resources.address, log_to_driver=False, logging_level=logging.ERROR)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                 configure_logging=True, _temp_dir=RAY_TEMP_DIR,
-                 object_store_memory=max(200 * 2**20, 3 * work.nbytes))
-    try:
+    with (raycluster.connected(resources.address, object_store_memory=max(200 * 2**20, 3 * work.nbytes)),
+          _recording(work) as remote):
         if not resources.address:  # Tune waits silently forever for resources a fixed cluster lacks
             have = ray.cluster_resources()
             for option, key, need in (("--cpus-per-trial", "CPU", resources.cpus_per_trial),
@@ -105,7 +145,7 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
                     raise AugsearchError(f"a task asks for {need:g} {key}s but this machine has "
                                          f"{have.get(key, 0):g}; lower {option}")
         trainable = tune.with_resources(
-            tune.with_parameters(_ray_task, work=work, cpus=resources.cpus_per_trial),
+            tune.with_parameters(_ray_task, work=remote, cpus=resources.cpus_per_trial),
             {"cpu": resources.cpus_per_trial, "gpu": gpus})
         tuner = tune.Tuner(
             trainable,
@@ -118,5 +158,3 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
         if errors:
             lines = str(errors[0]).strip().splitlines() or [type(errors[0]).__name__]
             raise AugsearchError(f"a task failed on Ray: {lines[-1]}")
-    finally:
-        ray.shutdown()
