@@ -199,3 +199,4 @@ def test_no_cluster_at_the_address_is_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (f"augsearch run: error: no Ray cluster answers at 127.0.0.1:{port} (Connection "
                                    f"refused): start one with `ray start --head --port {port}` there, or fix --address")
+    assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -103,13 +103,7 @@ def _connect(address: str) -> None:
         ray._raylet.Config.initialize("")  # Ray read its config at import; ray.init does this itself for local clusters
     # Ray retries a refused token for 20 s (a window meant for a restarting head), a line of log each time
     os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "5")
-    host, _, port = address.rpartition(":")
-    if "://" not in address and port.isdigit():  # else Ray waits a minute and exits the process
-        try:
-            socket.create_connection((host, int(port)), timeout=5).close()
-        except OSError as err:
-            raise AugsearchError(f"no Ray cluster answers at {address} ({err.strerror or err}): start one with "
-                                 f"`ray start --head --port {port}` there, or fix --address") from None
+    check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as err:  # any way ray.init fails is one line for the user
@@ -119,6 +113,21 @@ def _connect(address: str) -> None:
                 "get-auth-token` on its head prints it) in RAY_AUTH_TOKEN, in a file named by RAY_AUTH_TOKEN_PATH "
                 "or in ~/.ray/auth_token, and leave RAY_AUTH_MODE unset or 'token'") from None
         raise AugsearchError(f"cannot connect to the Ray cluster at {address}: {first_line(err)}") from None
+
+
+def check_reachable(address: str) -> None:
+    """Refuse an address where nothing listens, in seconds: else Ray waits a minute and exits the
+    process. (``auto`` and ``ray://`` addresses are left to Ray.)"""
+    from augsearch.errors import AugsearchError
+
+    host, _, port = address.rpartition(":")
+    if "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise AugsearchError(f"no Ray cluster answers at {address} ({err.strerror or err}): start one with "
+                             f"`ray start --head --port {port}` there, or fix --address") from None
 
 
 def _refused_token(err: BaseException | None) -> bool:

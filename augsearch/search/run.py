@@ -21,6 +21,7 @@ from augsearch.errors import ConfigError
 from augsearch.models import build_model
 from augsearch.policy import Policy, PolicyData
 from augsearch.registry import build
+from augsearch.search import raycluster
 from augsearch.search.config import RunConfig, load_run_config
 from augsearch.search.engines import ENGINES, Resources
 from augsearch.search.objectives import OBJECTIVES
@@ -93,7 +94,9 @@ def _check_before_writing(cfg: RunConfig, *, classes: int, image_size: int) -> N
     """What would only fail later, refused before the run directory holds anything: a model that
     cannot take these images, resources this machine lacks (Ray would wait for them forever)."""
     build_model(cfg.model, num_classes=classes, image_size=image_size)
-    if cfg.engine == "ray" and not cfg.address:
+    if cfg.engine == "ray" and cfg.address:
+        raycluster.check_reachable(cfg.address)
+    elif cfg.engine == "ray":
         cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
         if cfg.cpus_per_trial > cpus:
             raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} is more than this machine's {cpus} CPUs")
