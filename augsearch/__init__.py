@@ -5,6 +5,8 @@ One op table (:mod:`augsearch.ops`), magnitude conventions for every published m
 policy files that any trainer can load.
 """
 
+from importlib.metadata import version
+
 from augsearch.conventions import CONVENTIONS, Convention, get_convention
 from augsearch.errors import AugsearchError, ConfigError, DataError, PolicyError
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment, jsd_loss
@@ -15,7 +17,7 @@ from augsearch.policy import Augment, Op, Policy, SubPolicy
 from augsearch.proof.train import train
 from augsearch.specs import bundled_policies, load_policy
 
-__version__ = "0.1.0"
+__version__ = version("augsearch")  # pyproject.toml's, as installed
 
 __all__ = [
     "CONVENTIONS", "OPS", "Applied", "AugMix", "Augment", "AugsearchError", "ConfigError", "Convention",

@@ -50,7 +50,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
     for name in bundled_policies():
         policy = load_policy(name)
         source = getattr(policy, "source", None)
-        print(f"{name:36s} {policy!r:.80s}" if not source else f"{name:36s} {len(policy)} sub-policies; {source}")
+        print(f"{name:36s} {len(policy)} sub-policies; {source}" if source else f"{name:36s} {policy!r}")
     return 0
 
 

@@ -79,3 +79,27 @@ def test_python_dash_m_augsearch_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "augsearch", "spaces"], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0 and "fast-aa" in done.stdout
+
+
+def test_version_and_a_reader_that_goes_away(capsys):
+    import subprocess
+    import sys
+
+    import augsearch
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"augsearch {augsearch.__version__}"
+    listing = subprocess.run(f"{sys.executable} -m augsearch policies | head -1", shell=True, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert listing.stderr == "" and len(listing.stdout.splitlines()) == 1  # no BrokenPipeError traceback
+
+
+def test_a_search_ends_by_naming_the_policy_the_report_and_how_to_use_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--dataset", "digits", "--subset", "200", "--epochs", "1", "--folds", "1", "--trials", "2",
+                 "--top-n", "1", "--draws", "1", "--engine", "local", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3] == f"report: {out / 'report.html'}"
+    assert "augsearch.load_policy(" in lines[-2] and f"augsearch train {out / 'policy.yaml'}" in lines[-2]
+    assert lines[-1] == str(out / "policy.yaml")

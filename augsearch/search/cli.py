@@ -62,6 +62,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         proxies = f"; proxy clean accuracy {clean} (chance {proxy['chance']:.3f})" if clean else ""
         print(f"searched {summary['trials']} candidate policies in {summary['wall_seconds']:.1f} s "
               f"({summary['failed_trials']} failed){proxies}; final policy: {shape}")
+        if args.report:
+            print(f"report: {run.path / 'report.html'}")
+        print(f"use it: augsearch.load_policy({str(run.policy_file)!r}), or augsearch train {run.policy_file}")
     print(run.policy_file)
     for warning in summary.get("warnings", []):  # also with --quiet: they say the result may mean little
         print(f"warning: {warning}", file=sys.stderr)
