@@ -133,3 +133,25 @@ def test_a_remote_task_writes_nothing_itself_and_the_driver_records_what_it_send
     assert sent == []  # everything was done: nothing trained, nothing sent
     with pytest.raises(ValueError, match="unknown record"):
         work.record(("file", "../../etc/passwd", b"x"))
+
+
+def test_progress_in_a_log_prints_phases_and_tenths(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from augsearch import Policy
+    from augsearch.search.progress import Progress
+    from augsearch.search.rundir import Trial
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    log = io.StringIO()
+    candidate = Policy([[("Invert", 0.5, None)]]).to_config()
+    with Progress(run, folds=1, per_split=20, console=Console(file=log, force_terminal=False), interval=0.05):
+        for n in range(20):
+            run.append_trial(Trial(split=0, repeat=0, trial=n, params={}, candidate=candidate, score=n / 20))
+    lines = log.getvalue().splitlines()
+    assert "preparing" in lines[0] and "split 0: scoring candidates" in lines[1]
+    assert lines[-1].endswith("split 0: 20/20 trials, best 0.9500, failed 0")
+    assert 2 < len(lines) <= 13  # at most one line per tenth, not one per trial

@@ -1,55 +1,77 @@
-"""A live terminal view of a search, read from the run directory's ``trials.jsonl``.
+"""A live view of a search, read from the run directory's ``trials.jsonl``.
 
 It watches the file rather than the engine, so it shows the same thing whether the splits
-run in this process or on a Ray cluster.
+run in this process or on a Ray cluster. On a terminal it draws bars; when stderr is a log (a
+pipe, nohup, CI, a cluster job) it prints a line per split at every tenth of its trials, and when
+a split starts scoring, so the log shows the phases as they happen.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from augsearch.search.rundir import RunDir, RunDirError
+from augsearch.search.rundir import RunDir, RunDirError, Trial
 
 
 class Progress:
     """Per split: trials done, best score so far and an ETA; nothing when ``quiet``."""
 
-    def __init__(self, run: RunDir, *, folds: int, per_split: int, quiet: bool = False, interval: float = 0.5) -> None:
+    def __init__(self, run: RunDir, *, folds: int, per_split: int, quiet: bool = False, interval: float = 0.5,
+                 console: Console | None = None) -> None:
         self.run, self.folds, self.per_split, self.quiet, self.interval = run, folds, per_split, quiet, interval
+        self.console = console or Console(stderr=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bars: RichProgress | None = None
+        self._logged: dict[int, int] = {}  # split -> trials at its last log line
+        self._start = time.perf_counter()
 
     def __enter__(self) -> Progress:
         if self.quiet:
             return self
-        self._bars = RichProgress(TextColumn("split {task.fields[split]}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("best {task.fields[best]}"), TextColumn("failed {task.fields[failed]}"),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
-        self._tasks = [self._bars.add_task("", total=self.per_split, split=k, best="-", failed=0)
-                       for k in range(self.folds)]
-        self._bars.start()
+        if self.console.is_terminal:
+            self._bars = RichProgress(TextColumn("split {task.fields[split]}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("best {task.fields[best]}"),
+                                      TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
+                                      TimeRemainingColumn(), console=self.console)
+            self._tasks = [self._bars.add_task("", total=self.per_split, split=k, best="-", failed=0)
+                           for k in range(self.folds)]
+            self._bars.start()
+        else:
+            self._log(f"{self.folds} split(s) x {self.per_split} trials: preparing each split (its proxy) first")
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
 
-    def _refresh(self) -> None:
-        if self._bars is None:
-            return
+    def _refresh(self, *, final: bool = False) -> None:
         try:
             trials = self.run.trials()
         except RunDirError:  # the search itself reports a corrupt record; the display just waits
             return
-        for k, task in enumerate(self._tasks):
+        for k in range(self.folds):
             mine = [t for t in trials if t.split == k]
-            scores = [t.score for t in mine if t.ok]
-            failed = sum(1 for t in mine if not t.ok)
-            self._bars.update(task, completed=len(mine), best=f"{max(scores):.4f}" if scores else "-", failed=failed)
+            if self._bars is not None:
+                self._bars.update(self._tasks[k], completed=len(mine), best=_best(mine), failed=_failed(mine))
+            else:
+                self._log_split(k, mine, final=final)
+
+    def _log_split(self, k: int, mine: list[Trial], *, final: bool) -> None:
+        step = max(1, self.per_split // 10)
+        last = self._logged.get(k, 0)
+        if mine and k not in self._logged:
+            self._log(f"split {k}: scoring candidates")
+        if mine and (len(mine) // step > last // step or (final and len(mine) != last) or k not in self._logged):
+            self._log(f"split {k}: {len(mine)}/{self.per_split} trials, best {_best(mine)}, failed {_failed(mine)}")
+            self._logged[k] = len(mine)
+
+    def _log(self, text: str) -> None:
+        self.console.print(f"[{time.perf_counter() - self._start:7.1f} s] {text}", highlight=False, soft_wrap=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -57,10 +79,20 @@ class Progress:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._bars is None:
+        if self.quiet:
             return
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self._refresh()
-        self._bars.stop()
+        self._refresh(final=True)
+        if self._bars is not None:
+            self._bars.stop()
+
+
+def _best(trials: list[Trial]) -> str:
+    scores = [t.score for t in trials if t.ok]
+    return f"{max(scores):.4f}" if scores else "-"
+
+
+def _failed(trials: list[Trial]) -> int:
+    return sum(1 for t in trials if not t.ok)
