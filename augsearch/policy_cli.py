@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
             cells.append("\n".join(f"{c.range_text(k)}" + (f" ({k})" if k != op.name else "") for k in names) or "")
         param = f"{op.param} [{op.unit}]" if op.param else "-"
         table.add_row(op.name, op.kind, param, *cells)
-    Console(width=200).print(table)
+    Console(width=shutil.get_terminal_size((200, 24)).columns).print(table)  # COLUMNS or the terminal's
     scales = ", ".join(f"{c.name}: " + (f"bins 0..{c.levels - 1}" if c.levels else f"0..{c.max_magnitude:g}")
                        for c in conventions)
     print(f"magnitude scales: {scales}")
