@@ -120,5 +120,12 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in _fields(cls)}
 
 
+def refuse_on_resume(overrides: dict[str, Any], *also: str) -> None:
+    """``--resume`` keeps the run's own config: any option given with it is a mistake to name."""
+    given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None] + [a for a in also if a]
+    if given:
+        raise ConfigError(f"--resume keeps the run's own config; drop {' '.join(given)}")
+
+
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls)}

@@ -103,3 +103,12 @@ def test_a_search_ends_by_naming_the_policy_the_report_and_how_to_use_it(tmp_pat
     assert lines[-3] == f"report: {out / 'report.html'}"
     assert "augsearch.load_policy(" in lines[-2] and f"augsearch train {out / 'policy.yaml'}" in lines[-2]
     assert lines[-1] == str(out / "policy.yaml")
+
+
+@pytest.mark.parametrize("command", [["run", "--resume", "R", "--trials", "3"],
+                                     ["train", "--resume", "R", "--epochs", "2"],
+                                     ["compare", "--resume", "R", "trivial"]])
+def test_resume_refuses_other_options_in_one_line(command, capsys):
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--resume keeps the run's own config; drop" in err and len(err.splitlines()) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from augsearch import options
@@ -27,11 +26,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     overrides = options.given(args, TrainConfig)
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
-        if given or args.config:
-            print(f"augsearch train: error: --resume keeps the run's own config; drop "
-                  f"{' '.join(given) or '--config'}", file=sys.stderr)
-            return 2
+        options.refuse_on_resume(overrides, "--config" if args.config else "")
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     metrics = run_training(cfg, resume=bool(args.resume), quiet=args.quiet)
@@ -62,11 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     overrides = options.given(args, CompareConfig)
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
-        if given or args.config or args.targets:
-            print(f"augsearch compare: error: --resume keeps the comparison's own config; drop "
-                  f"{' '.join(given + args.targets) or '--config'}", file=sys.stderr)
-            return 2
+        options.refuse_on_resume(overrides, "--config" if args.config else "", *args.targets)
         cfg = CompareDir(args.resume).load_config()
     elif len(args.targets) == 1 and (Path(args.targets[0]) / "config.yaml").is_file():
         cfg = resolve(file=args.config, overrides={**overrides, "run_dir": args.targets[0]})

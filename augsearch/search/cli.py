@@ -30,11 +30,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = options.given(args, RunConfig)
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
-        if given or args.config:
-            print(f"augsearch run: error: --resume keeps the run's own config; drop {' '.join(given) or '--config'}",
-                  file=sys.stderr)
-            return 2
+        options.refuse_on_resume(overrides, "--config" if args.config else "")
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     run = search(cfg, resume=bool(args.resume), quiet=args.quiet)
