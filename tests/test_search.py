@@ -306,3 +306,20 @@ def test_the_lock_is_held_against_another_process(tmp_path):
         assert done.returncode != 0 and "in use by another augsearch run" in done.stderr
     with run.locked():  # released again
         pass
+
+
+def test_every_search_leaves_an_optuna_journal_with_every_trial(tmp_path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    run = search(tiny(tmp_path), quiet=True)
+    storage = JournalStorage(JournalFileBackend(str(run.path / "optuna.journal")))
+    import optuna
+
+    studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    assert sorted(studies) == ["split0-repeat0", "split1-repeat0"]
+    study = optuna.load_study(study_name="split0-repeat0", storage=storage)
+    records = sorted((t for t in run.trials() if t.split == 0), key=lambda t: t.trial)
+    assert [t.value for t in study.trials] == [t.score for t in records]
+    assert [t.params for t in study.trials] == [t.params for t in records]
+    assert study.user_attrs["space"] == "fast-aa" and "accuracy" in study.trials[0].user_attrs

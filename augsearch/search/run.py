@@ -24,6 +24,7 @@ from augsearch.registry import build
 from augsearch.search import raycluster
 from augsearch.search.config import RunConfig, load_run_config
 from augsearch.search.engines import ENGINES, Resources
+from augsearch.search.history import write_journal
 from augsearch.search.objectives import OBJECTIVES
 from augsearch.search.progress import Progress
 from augsearch.search.rundir import RunDir, Trial
@@ -78,6 +79,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         policy = space.combine(best, source=f"augsearch {cfg.space} search on {cfg.dataset} with {cfg.model} "
                                             f"({run.path.name})")
         policy.save(run.policy_file)
+        write_journal(run.path / "optuna.journal", trials, space, options)
         run.write_json(run.summary_file, _summary(cfg, run, trials, policy, time.perf_counter() - start,
                                                   classes=len(data.classes)))
     return run
