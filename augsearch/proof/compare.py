@@ -2,8 +2,8 @@
 
 Each (policy, seed) is one job: a training run in ``jobs/<arm>-s<seed>/`` that any engine can run
 (Ray Tune with fractional resources, or in-process). A finished job appends one line to
-``results.jsonl``, so ``--resume`` redoes nothing and an interrupted job continues from its
-last epoch. The first policy is the one tested: its paired difference to each control over
+``results.jsonl``, so ``--resume`` redoes nothing, and an interrupted in-process job continues
+from its last epoch. The first policy is the one tested: its paired difference to each control over
 the same seeds, with a Student-t interval, says better, worse or not distinguishable.
 """
 
