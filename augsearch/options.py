@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,6 +119,11 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ..
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The flags of ``cls``'s fields as parsed (``None`` where not given)."""
     return {name: getattr(args, name, None) for name in _fields(cls)}
+
+
+def default_out(kind: str) -> str:
+    """Where a run goes when ``--out`` is not given: ``runs/<timestamp>-<kind>``."""
+    return str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}")
 
 
 def refuse_on_resume(overrides: dict[str, Any], *also: str) -> None:

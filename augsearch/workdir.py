@@ -69,12 +69,15 @@ class WorkDir:
                 pass
             os.close(fd)
 
-    def write_json(self, path: Path, data: Any) -> None:
-        """Write ``data`` as JSON in one rename, so a reader never sees half a file."""
+    def write_whole(self, path: Path, data: bytes) -> None:
+        """Write a file in one rename, so a reader (or a resume after a crash) never sees half of it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
+        tmp.write_bytes(data)
         tmp.replace(path)
+
+    def write_json(self, path: Path, data: Any) -> None:
+        self.write_whole(path, json.dumps(data, indent=1).encode())
 
     def read_json(self, path: Path) -> Any:
         """A JSON file of the directory, or a one-line error naming it."""

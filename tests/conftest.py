@@ -3,6 +3,8 @@ a grayscale image, a small batch, and helpers to run one op kernel directly."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,17 @@ def bundled():
             cache[name] = load_policy(name)
         return cache[name]
     return get
+
+
+def write_two_tone_folder(root: Path, *, n: int, size: int = 16) -> Path:
+    """An image folder of two classes, n images each: 'dark' (a bright square on black) and
+    'bright' (a dark square on white). Invert turns one class into the other."""
+    rng = np.random.default_rng(0)
+    for label, (bg, fg) in {"dark": (20, 235), "bright": (235, 20)}.items():
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((size, size, 3), bg, np.uint8) + rng.integers(0, 12, (size, size, 3), dtype=np.uint8)
+            x, y = rng.integers(2, size - 7, 2)
+            img[y:y + 5, x:x + 5] = fg
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root

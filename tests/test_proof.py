@@ -4,13 +4,12 @@ verdict against scipy, the controls, and a harmful policy that must come out wor
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.stats
 import torch
-from PIL import Image
+from conftest import write_two_tone_folder
 
 import augsearch
 from augsearch import AugMix, CutMix, Mixup, Policy
@@ -121,22 +120,8 @@ def test_train_api_and_run_directory(tmp_path):
     assert policy_object["policy_kind"] == "policy"
 
 
-def _two_tone_folder(root: Path, n: int = 60, size: int = 16) -> Path:
-    """Class 'dark': a bright square on black; 'bright': a dark square on white. Invert turns
-    one class into the other."""
-    rng = np.random.default_rng(0)
-    for label, (bg, fg) in {"dark": (20, 235), "bright": (235, 20)}.items():
-        (root / label).mkdir(parents=True)
-        for i in range(n):
-            img = np.full((size, size, 3), bg, np.uint8) + rng.integers(0, 12, (size, size, 3), dtype=np.uint8)
-            x, y = rng.integers(2, size - 7, 2)
-            img[y:y + 5, x:x + 5] = fg
-            Image.fromarray(img).save(root / label / f"{i}.png")
-    return root
-
-
 def test_a_folder_holds_out_a_stratified_recorded_part(tmp_path):
-    folder = _two_tone_folder(tmp_path / "data")
+    folder = write_two_tone_folder(tmp_path / "data", n=60)
     parts = load_train_test(f"folder:{folder}", val_fraction=0.25, seed=3)
     assert len(parts.test) == 30 and len(parts.train) == 90
     assert (parts.test.labels == 0).sum() == 15
@@ -189,7 +174,7 @@ def test_compare_resume_redoes_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_a_harmful_policy_is_worse_than_none(tmp_path):
-    folder = _two_tone_folder(tmp_path / "data")
+    folder = write_two_tone_folder(tmp_path / "data", n=60)
     invert = Policy([[("Invert", 1.0, None)]]).save(tmp_path / "invert.yaml")
     cfg = compare_module.resolve(overrides=dict(
         policies=(str(invert),), controls=("none",), dataset=f"folder:{folder}", val_fraction=0.25, epochs=3,

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
+from conftest import write_two_tone_folder
 
 import augsearch
 from augsearch.cli import main
@@ -207,21 +206,8 @@ def test_ray_engine_refuses_resources_the_machine_lacks(tmp_path):
         search(tiny(tmp_path, engine="ray", folds=1, trials=2, top_n=1, cpus_per_trial=4096), quiet=True)
 
 
-def _write_bright_dark_folder(root: Path, n: int = 120, size: int = 16) -> None:
-    """Class 'dark': a bright square on black; 'bright': a dark square on white. Invert turns
-    one class into the other, so a good search must avoid it."""
-    rng = np.random.default_rng(0)
-    for label, (bg, fg) in {"dark": (20, 235), "bright": (235, 20)}.items():
-        (root / label).mkdir(parents=True)
-        for i in range(n):
-            img = np.full((size, size, 3), bg, np.uint8) + rng.integers(0, 12, (size, size, 3), dtype=np.uint8)
-            x, y = rng.integers(2, size - 7, 2)
-            img[y:y + 5, x:x + 5] = fg
-            Image.fromarray(img).save(root / label / f"{i}.png")
-
-
 def test_search_learns_to_avoid_ops_that_destroy_the_labels(tmp_path):
-    _write_bright_dark_folder(tmp_path / "data")
+    write_two_tone_folder(tmp_path / "data", n=120)
     cfg = resolve(overrides=dict(dataset=f"folder:{tmp_path / 'data'}", image_size=16, epochs=4, batch_size=32,
                                  folds=1, trials=40, top_n=5, startup_trials=10, num_sub_policies=1, num_ops=2,
                                  draws=2, score="loss", engine="local", out=str(tmp_path / "run")))

@@ -140,9 +140,8 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
     if not cfg.policies and not cfg.run_dir:
         raise ConfigError("name the policies to compare, or a search's run directory")
     if cfg.out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(cfg.run_dir) / "compare" if cfg.run_dir else Path("runs") / f"{stamp}-compare"
-        cfg = dataclasses.replace(cfg, out=str(out))
+        out = str(Path(cfg.run_dir) / "compare") if cfg.run_dir else options.default_out("compare")
+        cfg = dataclasses.replace(cfg, out=out)
     return cfg
 
 
@@ -236,8 +235,7 @@ class CompareWork:
         if item[0] == "result":
             folder.append_line(folder.results_file, item[1])
         elif item[0] == "file" and _JOB_FILE.fullmatch(item[1]):
-            (folder.path / item[1]).parent.mkdir(parents=True, exist_ok=True)
-            (folder.path / item[1]).write_bytes(item[2])
+            folder.write_whole(folder.path / item[1], item[2])
         else:
             raise ValueError(f"a job sent an unknown record: {str(item)[:80]}")
 
@@ -309,7 +307,8 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
             except KeyboardInterrupt:
                 pass  # the engine stopped early: say how far it got, below
         results = folder.results()
-        missing = [jobs[k] for k in range(len(jobs)) if jobs[k] not in {(r["arm"], r["seed"]) for r in results}]
+        finished = {(r["arm"], r["seed"]) for r in results}
+        missing = [job for job in jobs if job not in finished]
         if missing:
             raise KeyboardInterrupt(f"{len(jobs) - len(missing)} of {len(jobs)} jobs are done; continue with: "
                                     f"augsearch compare --resume {folder.path}")

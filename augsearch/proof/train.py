@@ -78,7 +78,7 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"threads must be at least 1 (got {cfg.threads})")
     if cfg.out is None:
-        cfg = dataclasses.replace(cfg, out=str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-train"))
+        cfg = dataclasses.replace(cfg, out=options.default_out("train"))
     return cfg
 
 
@@ -171,7 +171,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
         result = fit(model, data.train, cfg.recipe(), device=device, seed=cfg.seed, augment=augment, mix=mix,
                      views=views, evaluate_on=data.test, on_epoch=on_epoch, checkpoint=run.checkpoint)
         history = result.history  # with the epochs before a resume: metrics.jsonl is rewritten from it
-        run.epochs_file.write_text("".join(json.dumps(m) + "\n" for m in history))
+        run.write_whole(run.epochs_file, "".join(json.dumps(m) + "\n" for m in history).encode())
         final = evaluate(model, data.test.images, data.test.labels, device=device)
         trained = sum(m["seconds"] for m in history)
         metrics = {

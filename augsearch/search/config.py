@@ -7,7 +7,6 @@ Every option is a field of :class:`RunConfig`; the CLI, config files and the run
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
     """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
     cfg = validate(options.resolve(RunConfig, file=file, overrides=overrides), str(file) if file else "config")
     if cfg.out is None:
-        cfg = dataclasses.replace(cfg, out=str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.space}"))
+        cfg = dataclasses.replace(cfg, out=options.default_out(cfg.space))
     return cfg
 
 

@@ -170,12 +170,7 @@ class RunDir(WorkDir):
             return None
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        """Write a file of the run whole, in one rename."""
-        path = self.path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        self.write_whole(self.path / name, data)
 
     def drop_torn_tail(self) -> Path | None:
         return drop_torn_tail(self.trials_file)
