@@ -6,6 +6,7 @@ kind registers itself in :data:`KINDS` under the name policy files give as ``kin
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -251,3 +252,36 @@ def noisy_magnitude(magnitude: float | None, std: float, convention: Convention,
     m = draws.uniform(0.0, magnitude) if std == float("inf") else draws.normal(magnitude, std)
     m = min(max(m, 0.0), convention.max_magnitude if upper is None else upper)
     return round(m) if convention.levels is not None else m
+
+
+def build_config(config: Any) -> PolicyData:
+    """The policy a config mapping describes (``augsearch: 1``, ``kind`` and that kind's options),
+    every field checked against the kind's signature; the kind's module must be imported."""
+    if not isinstance(config, Mapping):
+        raise PolicyError("a policy must be a mapping", value=type(config).__name__)
+    version = config.get("augsearch")
+    if version is None:
+        raise PolicyError(f"missing format version; add 'augsearch: {FORMAT_VERSION}'", place="augsearch")
+    if version != FORMAT_VERSION or isinstance(version, bool):  # YAML's 'true' equals 1 in Python
+        raise PolicyError(f"unknown format version; this augsearch reads version {FORMAT_VERSION}",
+                          place="augsearch", value=version)
+    kind = config.get("kind", "policy")
+    try:
+        cls = KINDS.get(kind)
+    except PolicyError as err:
+        raise err.located(place_prefix="kind") from None
+    params = inspect.signature(cls.__init__).parameters
+    options = {k: v for k, v in config.items() if k not in ("augsearch", "kind")}
+    for key in options:
+        if key not in params or key == "self":
+            allowed = ", ".join(p for p in params if p != "self")
+            raise PolicyError(f"unknown field for kind {kind!r}; allowed: {allowed}", place=str(key))
+    for name, p in params.items():
+        if name != "self" and p.default is inspect.Parameter.empty and name not in options:
+            raise PolicyError(f"missing field for kind {kind!r}", place=name)
+    if "sub_policies" in options and not isinstance(options["sub_policies"], list):
+        raise PolicyError("sub_policies must be a list", place="sub_policies", value=options["sub_policies"])
+    for key in ("fill", "ops"):
+        if isinstance(options.get(key), list):
+            options[key] = tuple(options[key])
+    return cls(**options)

@@ -29,6 +29,7 @@ from augsearch.mixing import Mixup
 from augsearch.models import MODELS, build_model
 from augsearch.options import option
 from augsearch.policy import Augment, PolicyData
+from augsearch.recipe import AugmentationRecipe
 from augsearch.specs import load_policy
 from augsearch.trainer import BASES, BatchAugment, Mix, Recipe, Views, evaluate, fit
 from augsearch.workdir import WorkDir
@@ -112,6 +113,15 @@ def pipeline(policy: PolicyData | None, base: BatchAugment | None, *,
     """What the training loop does to each batch: (augment, mix, views) for ``policy``."""
     if policy is None:
         return base, None, None
+    if isinstance(policy, AugmentationRecipe):
+        if policy.num_classes not in (None, num_classes):
+            raise ConfigError(f"the recipe is for {policy.num_classes} classes, the data has {num_classes}")
+        def augment_recipe(batch: torch.Tensor) -> torch.Tensor:
+            return policy.image(batch, default_base=base)
+
+        def mix(batch: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return policy.batch(batch, labels, num_classes=num_classes)
+        return augment_recipe, mix if policy.mixes else None, None
     if isinstance(policy, Mixup):
         if policy.num_classes != num_classes:
             raise ConfigError(f"the {policy.kind} policy is for {policy.num_classes} classes, the data has "

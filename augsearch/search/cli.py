@@ -74,7 +74,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
     for name, factory in SPACES.items():
         space = build(factory, {})
-        print(f"{name:12s} {space.description}")
+        print(f"{name:12s} {space.description} (objective: {space.objective})")
         if space.details():
             print(f"{'':12s} {space.details()}")
     return 0

@@ -7,6 +7,7 @@ Every option is a field of :class:`RunConfig`; the CLI, config files and the run
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
 from augsearch.models import MODELS
 from augsearch.options import option
+from augsearch.registry import build
 from augsearch.search.engines import ENGINES
 from augsearch.search.objectives import OBJECTIVES, SCORE_RULES
 from augsearch.search.rundir import RunDir
 from augsearch.search.spaces import SPACES
+from augsearch.trainer import BASES
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,8 @@ class RunConfig:
     """Every option of ``augsearch run``; the metadata feeds ``--help`` and its choices."""
 
     space: str = option("fast-aa", "search space (augsearch spaces)", choices=SPACES)
-    objective: str = option("density-matching", "how candidates are scored", choices=OBJECTIVES)
+    objective: str | None = option(None, "how candidates are scored (default: the space's: density-matching "
+                                   "for fast-aa and autoaugment, train-evaluate for the others)", choices=OBJECTIVES)
     dataset: str = option("digits", "dataset (digits is embedded)", names=DATASETS)
     data_root: str = option("data", "where torchvision datasets live")
     subset: int | None = option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)")
@@ -38,11 +42,14 @@ class RunConfig:
     test_fraction: float = option(0.2, "share of a dataset with one split held out (stratified, seeded) for "
                                   "augsearch compare; neither the proxies nor the scoring see it")
     model: str = option("small-cnn", "proxy model", names=MODELS)
-    epochs: int = option(12, "proxy training epochs")
+    epochs: int = option(12, "proxy training epochs (train-evaluate: per candidate)")
     batch_size: int = option(128, "proxy training batch size")
     lr: float = option(0.05, "peak learning rate (SGD, cosine)")
     weight_decay: float = option(5e-4, "SGD weight decay")
     label_smoothing: float = option(0.0, "label smoothing of the proxy")
+    base: str = option("crop-flip", "train-evaluate: base augmentation after each candidate", choices=BASES)
+    grace_epochs: int = option(1, "train-evaluate: epochs before early stopping (ASHA) may stop a candidate")
+    reduction: float = option(3.0, "train-evaluate: ASHA's reduction factor; rungs at grace * reduction^k epochs")
     folds: int = option(2, "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: 5")
     train_fraction: float = option(0.6, "share of D_M in each split")
     trials: int = option(40, "B: trials per split and repeat; paper: 200")
@@ -51,9 +58,10 @@ class RunConfig:
     num_sub_policies: int = option(5, "sub-policies per candidate")
     num_ops: int = option(2, "ops per sub-policy")
     startup_trials: int = option(10, "random trials before TPE models")
-    score: str = option("best-of-k", "density matching's rule: best-of-k, accuracy when any of k draws is "
-                         "right (Fast AA's code); accuracy, mean accuracy over draws; loss, minus the mean "
-                         "loss (the paper's)", choices=SCORE_RULES)
+    score: str | None = option(None, "density matching's rule: best-of-k (its default), accuracy when any of k "
+                                "draws is right (Fast AA's code); accuracy, mean accuracy over draws; loss, minus "
+                                "the mean loss (the paper's); train-evaluate: accuracy (its default) or loss",
+                                choices=SCORE_RULES)
     draws: int = option(5, "k: augmented draws of D_A per candidate")
     engine: str = option("ray", "where the splits run: Ray Tune or in-process", choices=ENGINES)
     address: str | None = option(None, "existing Ray cluster: auto or ray://HOST:PORT")
@@ -87,6 +95,8 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     need(cfg.weight_decay >= 0, "weight_decay", ">= 0")
     need(0.0 <= cfg.label_smoothing < 1.0, "label_smoothing", "in [0, 1)")
     need(cfg.cpus_per_trial > 0, "cpus_per_trial", "> 0")
+    need(cfg.grace_epochs >= 1, "grace_epochs", "at least 1")
+    need(cfg.reduction >= 2, "reduction", "at least 2")
     need(cfg.gpus_per_trial is None or cfg.gpus_per_trial >= 0, "gpus_per_trial", ">= 0")
     need(cfg.subset is None or cfg.subset >= 2, "subset", "at least 2")
     need(cfg.image_size is None or cfg.image_size >= 8, "image_size", "at least 8")
@@ -97,6 +107,11 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
     cfg = validate(options.resolve(RunConfig, file=file, overrides=overrides), str(file) if file else "config")
+    if cfg.objective is None:  # the space's own
+        cfg = dataclasses.replace(cfg, objective=build(SPACES.get(cfg.space), cfg.to_dict()).objective)
+    if cfg.score is None:  # the objective's own, as its factory's signature says
+        default = inspect.signature(OBJECTIVES.get(cfg.objective)).parameters.get("score")
+        cfg = dataclasses.replace(cfg, score=default.default if default is not None else "accuracy")
     if cfg.out is None:
         cfg = dataclasses.replace(cfg, out=options.default_out(cfg.space))
     return cfg

@@ -119,10 +119,11 @@ def _recording(work: Work) -> Iterator[Work]:
         raise AugsearchError(f"a record from a worker could not be written: {first_line(failed[0])}")
 
 
-@ENGINES.register("ray")
-def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
-    """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources.
-    Ctrl-C stops the trials at once and raises KeyboardInterrupt; a local cluster ends with it."""
+@contextmanager
+def ray_cluster(work: Work, resources: Resources) -> Iterator[Any]:
+    """Ray started (or joined at ``resources.address``) for ``work``, with Tune quiet and Ctrl-C
+    immediate; yields ``ray.tune``. Refuses per-task resources that a local cluster lacks (Tune
+    would wait for them forever)."""
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"),
                        ("RAY_AIR_NEW_OUTPUT", "0"), ("TUNE_RESULT_BUFFER_LENGTH", "1"),
                        ("RAY_DEDUP_LOGS", "0"), ("RAY_TRAIN_V2_ENABLED", "0")):
@@ -134,25 +135,36 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
         from ray import tune
     except ImportError as err:
         raise AugsearchError(f"Ray Tune is not importable ({err}); install 'ray[tune]' or use --engine local") from None
-    gpus = resources.gpus
-    with (raycluster.connected(resources.address, object_store_memory=max(200 * 2**20, 3 * work.nbytes)),
-          _recording(work) as remote):
-        if not resources.address:  # Tune waits silently forever for resources a fixed cluster lacks
+    with raycluster.connected(resources.address, object_store_memory=max(200 * 2**20, 3 * work.nbytes)):
+        if not resources.address:
             have = ray.cluster_resources()
             for option, key, need in (("--cpus-per-trial", "CPU", resources.cpus_per_trial),
-                                       ("--gpus-per-trial", "GPU", gpus)):
+                                       ("--gpus-per-trial", "GPU", resources.gpus)):
                 if need > have.get(key, 0):
                     raise AugsearchError(f"a task asks for {need:g} {key}s but this machine has "
                                          f"{have.get(key, 0):g}; lower {option}")
+        yield tune
+
+
+def tune_storage(work: Work) -> str:
+    """Where Tune keeps its own files: the run directory's ``ray/`` folder."""
+    return os.path.join(os.path.abspath(work.run_path), "ray")
+
+
+@ENGINES.register("ray")
+def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
+    """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources.
+    Ctrl-C stops the trials at once and raises KeyboardInterrupt; a local cluster ends with it."""
+    with ray_cluster(work, resources) as tune, _recording(work) as remote:
         trainable = tune.with_resources(
             tune.with_parameters(_ray_task, work=remote, cpus=resources.cpus_per_trial),
-            {"cpu": resources.cpus_per_trial, "gpu": gpus})
+            {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
         tuner = tune.Tuner(
             trainable,
             param_space={"task": tune.grid_search(list(todo))},
             tune_config=tune.TuneConfig(num_samples=1),
-            run_config=tune.RunConfig(name="tune", storage_path=os.path.join(os.path.abspath(work.run_path), "ray"),
-                                      verbose=0, log_to_file=True, failure_config=tune.FailureConfig(max_failures=0)))
+            run_config=tune.RunConfig(name="tune", storage_path=tune_storage(work), verbose=0, log_to_file=True,
+                                      failure_config=tune.FailureConfig(max_failures=0)))
         results = tuner.fit()
         errors = [r.error for r in results if r.error is not None]
         if errors:

@@ -22,6 +22,7 @@ from augsearch.policy import Augment, PolicyData
 from augsearch.registry import Registry
 from augsearch.search.protocols import Objective, Scorer, Split
 from augsearch.search.rundir import Store, proxy_name
+from augsearch.search.trained import train_evaluate
 from augsearch.trainer import evaluate, train_proxy
 
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
@@ -122,7 +123,10 @@ class DensityMatching(Objective):
 
 @OBJECTIVES.register("density-matching")
 def density_matching(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float,
-                     label_smoothing: float, seed: int, draws: int, score: str) -> DensityMatching:
+                     label_smoothing: float, seed: int, draws: int, score: str = "best-of-k") -> DensityMatching:
     """Fast AutoAugment's density matching: a proxy trained once per split, candidates scored without retraining."""
     return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed),
                            draws, score)
+
+
+OBJECTIVES.register("train-evaluate", train_evaluate)

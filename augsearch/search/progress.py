@@ -67,7 +67,10 @@ class Progress:
         if mine and k not in self._logged:
             self._log(f"split {k}: scoring candidates")
         if mine and (len(mine) // step > last // step or (final and len(mine) != last) or k not in self._logged):
-            self._log(f"split {k}: {len(mine)}/{self.per_split} trials, best {_best(mine)}, failed {_failed(mine)}")
+            stopped = sum(1 for t in mine if t.metrics.get("stopped_early"))
+            early = f", stopped early {stopped}" if stopped else ""
+            self._log(f"split {k}: {len(mine)}/{self.per_split} trials, best {_best(mine)}, failed {_failed(mine)}"
+                      f"{early}")
             self._logged[k] = len(mine)
 
     def _log(self, text: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import optuna
 import torch
@@ -37,6 +37,8 @@ class Space(ABC):
 
     name: str
     description: str
+    objective: ClassVar[str] = "density-matching"
+    """The objective a run uses unless told otherwise."""
 
     @abstractmethod
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -63,9 +65,16 @@ class Space(ABC):
         """One line on what the space holds, for ``augsearch spaces``."""
         return ""
 
+    def grid(self) -> list[dict[str, Any]] | None:
+        """Every candidate's parameters, in order, when the space is a grid (engines that cannot
+        run the space's sampler enumerate these instead), else ``None``."""
+        return None
+
 
 class Objective(ABC):
-    """How a candidate is scored on a split."""
+    """How a candidate is scored on a split. An objective that trains has an ``epochs`` attribute:
+    its scorer then takes ``report=`` (see :data:`augsearch.search.trained.Report`) and early
+    stopping applies."""
 
     @abstractmethod
     def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:

@@ -58,15 +58,20 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
             raise ConfigError(f"{run.holdout_file}: the held-out part recorded there is not the one the data gives "
                               "now: the dataset changed since the search started")
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
-        budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed)
+        budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed,
+                        grace_epochs=cfg.grace_epochs, reduction=cfg.reduction)
         work = SplitWork(data, splits, space, objective, budget, str(run.path.resolve()))
         per_search = expected_trials(space, budget)
         per_split = per_search * cfg.repeats
         todo = _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search)
         try:
             with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet):
-                if todo:
-                    engine(todo, work, Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address))
+                resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
+                if todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None:
+                    from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
+                    run_tune(todo, work, resources)
+                elif todo:
+                    engine(todo, work, resources)
         except KeyboardInterrupt:
             pass  # the engine stopped early: say how far it got, below
         if _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search):  # stopped early
@@ -176,6 +181,7 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
         "engine": cfg.engine,
         "device": proxies[0]["device"] if on_gpu else f"cpu ({platform.processor() or platform.machine()})",
         "wall_seconds": wall, "trials": len(trials), "failed_trials": len(trials) - len(ok),
+        "stopped_early": sum(1 for t in ok if t.metrics.get("stopped_early")),
         "trials_per_second": len(ok) / wall if wall > 0 else None,
         "seconds_per_trial": evaluated / len(trials) if trials else None,
         "augment_seconds_per_trial": augment / len(ok) if ok else None,

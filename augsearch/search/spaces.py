@@ -16,7 +16,10 @@ from typing import Any
 import optuna
 
 from augsearch.conventions import Convention, get_convention
+from augsearch.families import AugMix, RandAugment, TrivialAugment
+from augsearch.mixing import MODES
 from augsearch.policy import Policy, PolicyData
+from augsearch.recipe import AugmentationRecipe
 from augsearch.registry import Registry
 from augsearch.search.protocols import Space
 
@@ -90,3 +93,127 @@ def autoaugment(*, num_sub_policies: int = 5, num_ops: int = 2) -> SubPolicySpac
     """AutoAugment's ops and ranges (torchvision), magnitude as 10 integer bins."""
     return SubPolicySpace("autoaugment", (autoaugment.__doc__ or "").strip(), "autoaugment", FAST_AA_OPS,
                           num_sub_policies, num_ops)
+
+
+class TrainedSpace(Space):
+    """Spaces whose candidates show their worth only in training: scored by train-evaluate."""
+
+    objective = "train-evaluate"
+
+    def combine(self, kept: Sequence[PolicyData], *, source: str) -> PolicyData:
+        """The best candidate of the first search (one candidate is the method's result)."""
+        return kept[0]
+
+
+@dataclass(frozen=True)
+class RandAugmentGrid(TrainedSpace):
+    """RandAugment's own search (Cubuk et al. 2020): a small grid of (N, M) tried on the task."""
+
+    name: str = "randaugment"
+    description: str = "RandAugment's method: a grid over N (ops per image) and M (one magnitude for all)"
+    n_values: tuple[int, ...] = (1, 2, 3)
+    m_values: tuple[int, ...] = (1, 3, 5, 7, 9)
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {"n": optuna.distributions.CategoricalDistribution(self.n_values),
+                "m": optuna.distributions.CategoricalDistribution(self.m_values)}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        return RandAugment(params["n"], params["m"])
+
+    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GridSampler({"n": list(self.n_values), "m": list(self.m_values)}, seed=seed)
+
+    def size(self) -> int:
+        return len(self.n_values) * len(self.m_values)
+
+    def grid(self) -> list[dict[str, Any]]:
+        return [{"n": n, "m": m} for n in self.n_values for m in self.m_values]
+
+    def details(self) -> str:
+        return f"convention randaugment; N in {list(self.n_values)}, M in {list(self.m_values)}"
+
+
+@dataclass(frozen=True)
+class TrivialPoint(TrainedSpace):
+    """TrivialAugment (Müller & Hutter 2021) as the no-search point: one candidate, trained and scored."""
+
+    name: str = "trivial"
+    description: str = "TrivialAugment wide: the no-search point, trained and scored like any candidate"
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {"variant": optuna.distributions.CategoricalDistribution(("wide",))}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        return TrivialAugment()
+
+    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GridSampler({"variant": ["wide"]}, seed=seed)
+
+    def size(self) -> int:
+        return 1
+
+    def grid(self) -> list[dict[str, Any]]:
+        return [{"variant": "wide"}]
+
+    def details(self) -> str:
+        return "one candidate: TrivialAugment wide"
+
+
+@dataclass(frozen=True)
+class AugMixSpace(TrainedSpace):
+    """AugMix (Hendrycks et al. 2020): severity, width, depth, alpha and the Jensen-Shannon term."""
+
+    name: str = "augmix"
+    description: str = "AugMix: severity, mixture width, chain depth, Dirichlet/Beta alpha, JSD term on or off"
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        d = optuna.distributions
+        return {"severity": d.IntDistribution(1, 10), "width": d.IntDistribution(1, 4),
+                "depth": d.CategoricalDistribution((-1, 1, 2, 3)), "alpha": d.FloatDistribution(0.1, 2.0, log=True),
+                "jsd": d.CategoricalDistribution((False, True))}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        return AugMix(severity=params["severity"], width=params["width"], depth=params["depth"],
+                      alpha=params["alpha"], jsd=params["jsd"])
+
+    def details(self) -> str:
+        return "convention augmix; severity 1..10, width 1..4, depth -1 (1..3) or 1..3, alpha 0.1..2, jsd"
+
+
+MIXINGS = ("none", "mixup", "cutmix", "both")
+
+
+@dataclass(frozen=True)
+class MixSpace(TrainedSpace):
+    """Batch mixing and erasing (mixup, CutMix, Cutout, label smoothing) as one recipe."""
+
+    name: str = "mix"
+    description: str = "mixup/CutMix alphas, switch probability, mode, Cutout size and count, label smoothing"
+    max_cutout: int = 16
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        d = optuna.distributions
+        return {"mixing": d.CategoricalDistribution(MIXINGS), "mixup_alpha": d.FloatDistribution(0.1, 1.0),
+                "cutmix_alpha": d.FloatDistribution(0.1, 1.0), "switch_prob": d.FloatDistribution(0.0, 1.0),
+                "mode": d.CategoricalDistribution(MODES), "cutout_size": d.IntDistribution(0, self.max_cutout),
+                "cutout_holes": d.IntDistribution(1, 3), "label_smoothing": d.FloatDistribution(0.0, 0.2)}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        mixing = params["mixing"]
+        mix = None if mixing == "none" else {
+            "alpha": params["mixup_alpha"] if mixing in ("mixup", "both") else 0.0,
+            "cutmix_alpha": params["cutmix_alpha"] if mixing in ("cutmix", "both") else 0.0,
+            "switch_prob": params["switch_prob"], "mode": params["mode"]}
+        cutout = {"size": params["cutout_size"], "holes": params["cutout_holes"]} if params["cutout_size"] else None
+        return AugmentationRecipe(cutout=cutout, mix=mix, label_smoothing=params["label_smoothing"])
+
+    def details(self) -> str:
+        return (f"kind recipe; mixing {'/'.join(MIXINGS)}, alphas 0.1..1, mode {'/'.join(MODES)}, Cutout 0.."
+                f"{self.max_cutout} px x 1..3, label smoothing 0..0.2")
+
+
+SPACES.register("randaugment", RandAugmentGrid)
+SPACES.register("trivial", TrivialPoint)
+SPACES.register("augmix", AugMixSpace)
+SPACES.register("mix", MixSpace)

@@ -24,6 +24,7 @@ from augsearch.errors import AugsearchError, first_line
 from augsearch.policy import PolicyData
 from augsearch.search.protocols import Objective, Scorer, Space, Split
 from augsearch.search.rundir import RunDir, Store, Trial, proxy_name
+from augsearch.search.trained import Halving, Report
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class Budget:
     repeats: int
     startup_trials: int
     seed: int
+    grace_epochs: int = 1
+    reduction: float = 3.0
+
+    def halving(self, objective: Objective, trials: Sequence[Trial]) -> Halving | None:
+        """Early stopping for an objective that trains, knowing what ``trials`` recorded; else ``None``."""
+        epochs = getattr(objective, "epochs", None)
+        return None if epochs is None else Halving(epochs, self.grace_epochs, self.reduction).replay(trials)
 
 
 def search_split(split: Split, *, space: Space, objective: Objective, budget: Budget, run: Store,
@@ -49,6 +57,7 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
         sampler = space.sampler(seed=seed_of(budget.seed, split.index, repeat), startup_trials=budget.startup_trials)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         finished = {t.trial: t for t in done if t.repeat == repeat}
+        halving = budget.halving(objective, finished.values())
         for number in sorted(finished):  # the sampler learns from what is done, in trial order
             record = finished[number]
             study.add_trial(optuna.trial.create_trial(
@@ -57,10 +66,12 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
         # the missing keys, not a count: a gap left by a crash is filled, a finished trial never redone
         missing = iter([n for n in range(expected_trials(space, budget)) if n not in finished])
 
-        def attempt(trial: optuna.Trial, repeat: int = repeat, missing: Iterator[int] = missing) -> float:
+        def attempt(trial: optuna.Trial, repeat: int = repeat, missing: Iterator[int] = missing,
+                    halving: Halving | None = halving) -> float:
             number = next(missing)
             record = evaluate_trial(suggest(trial, distributions), space, scorer, split=split.index, repeat=repeat,
-                                    number=number, seed=seed_of(budget.seed, split.index, repeat, number))
+                                    number=number, seed=seed_of(budget.seed, split.index, repeat, number),
+                                    report=None if halving is None else halving.report)
             run.append_trial(record)
             if not record.ok:
                 raise _CandidateFailedError  # optuna records the trial as failed
@@ -96,14 +107,14 @@ def suggest(trial: optuna.Trial, distributions: dict[str, optuna.distributions.B
 
 
 def evaluate_trial(params: dict, space: Space, scorer: Scorer, *, split: int, repeat: int, number: int,
-                   seed: int) -> Trial:
+                   seed: int, report: Report | None = None) -> Trial:
     """Build and score one candidate; a failing candidate is a recorded failure, not a crash."""
     start = time.perf_counter()
     where = {"split": split, "repeat": repeat, "trial": number, "params": params}
     candidate = None
     try:
         candidate = space.candidate(params)
-        result = dict(scorer(candidate, seed))
+        result = dict(scorer(candidate, seed) if report is None else scorer(candidate, seed, report=report))
         score = result.pop("score")
         if not math.isfinite(score):  # optuna refuses NaN, and JSON has no infinities
             raise AugsearchError(f"the candidate's score is {score} ({result})")

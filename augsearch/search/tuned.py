@@ -1,0 +1,161 @@
+"""Trained searches on Ray Tune: every candidate is one Tune trial that trains and reports after
+each epoch, so Tune's ASHA scheduler stops the weak ones early, with the space's sampler asked
+and told by a Tune searcher (or its grid enumerated). The driver alone writes the run directory:
+a Tune callback, which runs in the driver, appends each finished trial's record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+import ray
+import torch
+from ray import tune
+from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import Searcher
+
+from augsearch.errors import first_line
+from augsearch.search.engines import Resources, ray_cluster, tune_storage
+from augsearch.search.rundir import RunDir, Trial
+from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, seed_of
+from augsearch.search.trained import epoch_key
+
+
+def run_tune(todo: Sequence[int], work: SplitWork, resources: Resources) -> None:
+    """Each unfinished (split, repeat) search of ``work`` as one Tune experiment of candidate trials."""
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # a failed candidate reports no score
+
+    run = RunDir(work.run_path)
+    epochs = work.objective.epochs  # type: ignore[attr-defined]
+    with ray_cluster(work, resources):
+        for split in todo:
+            for repeat in range(work.budget.repeats):
+                done = {t.trial: t for t in run.trials() if t.split == split and t.repeat == repeat}
+                missing = [n for n in range(expected_trials(work.space, work.budget)) if n not in done]
+                if not missing:
+                    continue
+                recorder = _Recorder(work, run, split=split, repeat=repeat)
+                trainable = tune.with_resources(
+                    tune.with_parameters(_candidate, work=work, split=split, repeat=repeat,
+                                         cpus=resources.cpus_per_trial),
+                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+                scheduler = ASHAScheduler(metric="score", mode="max", max_t=epochs,
+                                          grace_period=min(work.budget.grace_epochs, epochs),
+                                          reduction_factor=work.budget.reduction)
+                tuner = tune.Tuner(
+                    trainable,
+                    tune_config=tune.TuneConfig(search_alg=_searcher(work, split, repeat, done, missing),
+                                                scheduler=scheduler, num_samples=len(missing)),
+                    run_config=tune.RunConfig(name=f"split{split}-repeat{repeat}", storage_path=tune_storage(work),
+                                              verbose=0, log_to_file=True, callbacks=[recorder],
+                                              failure_config=tune.FailureConfig(max_failures=0)))
+                tuner.fit()
+
+
+def _searcher(work: SplitWork, split: int, repeat: int, done: dict[int, Trial], missing: list[int]) -> Any:
+    """A Tune searcher over the space: its grid in order, else its sampler (ask/tell) taught the
+    finished trials first; every suggestion carries its trial number."""
+    space, budget = work.space, work.budget
+    grid = space.grid()
+    if grid is not None:  # a seeded order, so that a budget smaller than the grid samples all of it
+        random.Random(seed_of(budget.seed, split, repeat)).shuffle(grid)
+    distributions = space.distributions()
+    study = None
+    if grid is None:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        sampler = space.sampler(seed=seed_of(budget.seed, split, repeat), startup_trials=budget.startup_trials)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        for number in sorted(done):
+            record = done[number]
+            study.add_trial(optuna.trial.create_trial(
+                params=record.params, distributions=distributions, value=record.score,
+                state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
+
+    class StudySearcher(Searcher):
+        def __init__(self) -> None:
+            super().__init__(metric="score", mode="max")
+            self.numbers = list(missing)
+            self.live: dict[str, optuna.Trial | None] = {}
+
+        def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+            if not self.numbers:
+                return Searcher.FINISHED
+            number = self.numbers.pop(0)
+            if study is None:
+                self.live[trial_id] = None
+                return {"number": number, "params": grid[number]}
+            asked = study.ask(distributions)
+            self.live[trial_id] = asked
+            return {"number": number, "params": dict(asked.params)}
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            asked = self.live.pop(trial_id, None)
+            if asked is None or study is None:
+                return
+            score = (result or {}).get("score")
+            ok = not error and isinstance(score, (int, float)) and math.isfinite(score)
+            study.tell(asked, score if ok else None,
+                       state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL)
+
+    return StudySearcher()
+
+
+def _candidate(config: dict[str, Any], *, work: SplitWork, split: int, repeat: int, cpus: float) -> None:
+    """One candidate as a Tune trial: train, report every epoch, then report its finished record."""
+    torch.set_num_threads(max(1, int(cpus)))
+    device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+    number = config["number"]
+    scorer = work.objective.prepare(work.split(split), ChannelStore((), {}, None), device)
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        tune.report({**metrics, "number": number})
+        return False  # Tune's scheduler stops a trial itself
+
+    record = evaluate_trial(config["params"], work.space, scorer, split=split, repeat=repeat, number=number,
+                            seed=seed_of(work.budget.seed, split, repeat, number), report=report)
+    tune.report({"record": record.to_json(), **({"score": record.score} if record.ok else {})})
+
+
+class _Recorder(Callback):
+    """Driver side: appends one record per finished Tune trial. A trial that ASHA stopped never
+    sent its own record; it is written from its last epoch's report, marked ``stopped_early``."""
+
+    def __init__(self, work: SplitWork, run: RunDir, *, split: int, repeat: int) -> None:
+        self.work, self.run, self.split, self.repeat = work, run, split, repeat
+        self.started: dict[str, float] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started[trial.trial_id] = time.perf_counter()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.run.append_trial(self._record(trial, error=None))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = trial.get_error() if hasattr(trial, "get_error") else None
+        text = first_line(error) if error is not None else "the trial's process failed"
+        self.run.append_trial(self._record(trial, error=f"TuneError: {text}"))
+
+    def _record(self, trial: Any, *, error: str | None) -> Trial:
+        last = trial.last_result or {}
+        if error is None and "record" in last:
+            return Trial.from_record(json.loads(last["record"]))
+        params = trial.config["params"]
+        where = {"split": self.split, "repeat": self.repeat, "trial": trial.config["number"], "params": params}
+        seconds = time.perf_counter() - self.started.get(trial.trial_id, time.perf_counter())
+        candidate = self.work.space.candidate(params).to_config()
+        if error is not None or "score" not in last:
+            return Trial(**where, candidate=candidate, score=None, error=error or "the trial reported no score",
+                         seconds=seconds)
+        epochs = int(last["epochs"])
+        metrics = {k: float(last[k]) for k in ("accuracy", "loss") if k in last}
+        metrics |= {"epochs": epochs, "stopped_early": float(epochs < self.work.objective.epochs)}
+        metrics |= {epoch_key(e): float(last[epoch_key(e)]) for e in range(1, epochs + 1) if epoch_key(e) in last}
+        return Trial(**where, candidate=candidate, score=float(last["score"]), metrics=metrics, seconds=seconds)
