@@ -1,0 +1,200 @@
+"""Searches that train their candidates: the train-evaluate objective, successive halving (ASHA)
+in-process and on Ray Tune, the randaugment/trivial/augmix/mix spaces end to end with resume,
+and ``kind: recipe``, which the mix space finds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import augsearch
+from augsearch.cli import main
+from augsearch.errors import ConfigError, PolicyError
+from augsearch.files import from_config
+from augsearch.recipe import AugmentationRecipe
+from augsearch.search.config import resolve
+from augsearch.search.run import search
+from augsearch.search.rundir import RunDir, Trial
+from augsearch.search.spaces import SPACES
+from augsearch.search.trained import Halving, epoch_key
+
+TINY = dict(dataset="digits", subset=300, epochs=3, batch_size=64, folds=1, trials=4, top_n=1, startup_trials=2,
+            engine="local", base="none")
+
+
+def tiny(tmp_path: Path, **changes):
+    return resolve(overrides={**TINY, "out": str(tmp_path / "run"), **changes})
+
+
+# ----------------------------------------------------------------------------- successive halving
+
+def test_halving_rungs_follow_grace_and_reduction():
+    assert sorted(Halving(9, 1, 3).rungs) == [1, 3]
+    assert sorted(Halving(30, 2, 2).rungs) == [2, 4, 8, 16]
+    assert Halving(1, 1, 3).rungs == {}
+    with pytest.raises(ConfigError, match="reduction >= 2"):
+        Halving(9, 1, 1.5)
+
+
+def test_halving_stops_below_the_rung_quantile_and_keeps_the_first():
+    h = Halving(9, 1, 3)
+    assert h.report(1, {"score": 0.5}) is False  # nothing recorded yet: never stopped
+    assert h.report(2, {"score": 0.0}) is False  # not a rung
+    assert h.report(1, {"score": 0.4}) is True  # below the only score recorded
+    assert h.report(1, {"score": 0.9}) is False
+    # recorded at rung 1: 0.5, 0.4, 0.9; the 2/3 quantile is 0.5 + (0.9 - 0.5) * (4/3 - 1) = 0.6333
+    assert h.report(1, {"score": 0.62}) is True
+    assert h.report(1, {"score": 0.64}) is False
+
+
+def test_halving_replays_recorded_trials():
+    trial = Trial(0, 0, 0, {}, {"augsearch": 1, "kind": "trivialaugment"}, 0.7,
+                  metrics={epoch_key(1): 0.6, epoch_key(2): 0.65, epoch_key(3): 0.7})
+    failed = Trial(0, 0, 1, {}, None, None, error="boom", metrics={})
+    h = Halving(9, 1, 3).replay([trial, failed])
+    assert h.rungs == {1: [0.6], 3: [0.7]}
+    assert h.report(1, {"score": 0.5}) is True
+
+
+# ----------------------------------------------------------------------------- every space, end to end
+
+@pytest.mark.parametrize(("space", "kind"), [("randaugment", "randaugment"), ("trivial", "trivialaugment"),
+                                             ("augmix", "augmix"), ("mix", "recipe")])
+def test_each_space_runs_end_to_end_in_process(tmp_path, space, kind):
+    cfg = tiny(tmp_path, space=space)
+    assert cfg.objective == "train-evaluate" and cfg.score == "accuracy"
+    run = search(cfg, quiet=True)
+    policy = augsearch.load_policy(str(run.policy_file))
+    assert policy.kind == kind
+    trials = run.trials()
+    assert len(trials) == (1 if space == "trivial" else 4) and all(t.ok for t in trials)
+    for t in trials:
+        assert 1 <= t.metrics["epochs"] <= 3 and t.metrics[epoch_key(1)] <= 1.0
+        assert t.score == t.metrics[epoch_key(int(t.metrics["epochs"]))]
+    summary = json.loads(run.summary_file.read_text())
+    assert summary["objective"] == "train-evaluate" and summary["final_kind"] == kind
+
+
+def test_asha_stops_weak_candidates_early_and_the_log_says_so(tmp_path, capsys):
+    out = tmp_path / "ra"
+    code = main(["run", "--space", "randaugment", "--dataset", "digits", "--subset", "400", "--epochs", "4",
+                 "--trials", "8", "--top-n", "1", "--folds", "1", "--engine", "local", "--base", "none",
+                 "--out", str(out), "--no-report"])
+    assert code == 0
+    trials = RunDir(out).trials()
+    stopped = [t for t in trials if t.metrics["stopped_early"]]
+    finished = [t for t in trials if not t.metrics["stopped_early"]]
+    assert stopped and finished
+    assert all(t.metrics["epochs"] < 4 for t in stopped) and all(t.metrics["epochs"] == 4 for t in finished)
+    assert f"stopped early {len(stopped)}" in capsys.readouterr().err
+    assert json.loads(RunDir(out).summary_file.read_text())["stopped_early"] == len(stopped)
+
+
+def test_a_resumed_trained_search_fills_the_gaps_and_redoes_nothing(tmp_path):
+    cfg = tiny(tmp_path, space="augmix")
+    run = search(cfg, quiet=True)
+    lines = run.trials_file.read_text().splitlines(keepends=True)
+    kept_lines = [lines[0], lines[2]]
+    run.trials_file.write_text("".join(kept_lines))
+    search(cfg, resume=True, quiet=True)
+    trials = run.trials()
+    assert sorted(t.trial for t in trials) == [0, 1, 2, 3]
+    assert [t.to_json() for t in trials[:2]] == [line.strip() for line in kept_lines]
+
+
+def test_density_matching_cannot_score_a_recipe(tmp_path):
+    cfg = tiny(tmp_path, space="mix", objective="density-matching", score="best-of-k")
+    with pytest.raises(ConfigError, match="every trial failed"):
+        search(cfg, quiet=True)
+    assert "density matching scores per-image policies, not recipe" in RunDir(cfg.out).trials()[0].error
+
+
+def test_train_evaluate_refuses_best_of_k(tmp_path):
+    with pytest.raises(augsearch.AugsearchError, match="accuracy or loss"):
+        search(tiny(tmp_path, space="randaugment", score="best-of-k"), quiet=True)
+
+
+def test_spaces_lists_every_space_with_its_objective(capsys):
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fast-aa", "autoaugment", "randaugment", "trivial", "augmix", "mix"):
+        assert name in SPACES.names() and f"\n{name}" in f"\n{out}"
+    assert "(objective: train-evaluate)" in out and "(objective: density-matching)" in out
+
+
+@pytest.mark.parametrize("space", ["randaugment", "mix"])
+def test_each_candidate_is_a_tune_trial_on_the_ray_engine_with_resume(tmp_path, space):
+    cfg = tiny(tmp_path, space=space, engine="ray", trials=3)
+    run = search(cfg, quiet=True)
+    trials = run.trials()
+    assert sorted(t.trial for t in trials) == [0, 1, 2] and all(t.ok for t in trials)
+    assert (run.path / "ray" / "split0-repeat0").is_dir()  # Tune's own experiment, one per search
+    run.trials_file.write_text(run.trials_file.read_text().splitlines(keepends=True)[0])
+    search(cfg, resume=True, quiet=True)
+    assert sorted(t.trial for t in run.trials()) == [0, 1, 2]
+    assert augsearch.load_policy(str(run.policy_file)).kind == ("randaugment" if space == "randaugment" else "recipe")
+
+
+# ----------------------------------------------------------------------------- kind: recipe
+
+RECIPE = {"augsearch": 1, "kind": "recipe", "policy": {"kind": "randaugment", "n": 1, "m": 5},
+          "base": "flip", "cutout": {"size": 4, "holes": 2}, "mix": {"alpha": 0.4, "cutmix_alpha": 1.0},
+          "label_smoothing": 0.1}
+
+
+def test_a_recipe_round_trips_and_augments_images_and_batches(tmp_path):
+    recipe = from_config(RECIPE)
+    assert isinstance(recipe, AugmentationRecipe)
+    assert augsearch.load_policy(str(recipe.save(tmp_path / "r.yaml"))) == recipe
+    assert augsearch.load_policy(str(recipe.save(tmp_path / "r.json"))) == recipe
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    assert recipe.image(images, generator=g).shape == images.shape
+    assert recipe(images[0]).shape == images[0].shape
+    from PIL import Image
+    pil = Image.fromarray(images[0].permute(1, 2, 0).numpy())
+    assert recipe.image(pil).size == (16, 16)
+    mixed, targets = recipe.batch(images, torch.arange(6) % 3, num_classes=3, generator=g)
+    assert mixed.dtype == torch.uint8 and targets.shape == (6, 3)
+    assert torch.allclose(targets.sum(1), torch.ones(6))
+    smooth = from_config({"augsearch": 1, "kind": "recipe", "label_smoothing": 0.3})
+    _, soft = smooth.batch(images, torch.zeros(6, dtype=torch.long), num_classes=3)
+    assert torch.allclose(soft[0], torch.tensor([0.8, 0.1, 0.1]))
+
+
+def test_the_same_generator_gives_the_same_recipe_images():
+    recipe = from_config(RECIPE)
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    first = recipe.image(images, generator=torch.Generator().manual_seed(5))
+    second = recipe.image(images, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(first, second)
+
+
+@pytest.mark.parametrize(("change", "place"), [
+    ({"mix": {"alpha": -1}}, "mix.alpha"), ({"mix": {"beta": 1}}, "mix.beta"), ({"mix": {"mode": "x"}}, "mix.mode"),
+    ({"mix": [1]}, "mix"), ({"cutout": {"size": "big"}}, "cutout.size"), ({"cutout": {"side": 3}}, "cutout.side"),
+    ({"policy": {"kind": "mixup", "num_classes": 3}}, "policy.kind"), ({"policy": {"kind": "nope"}}, "policy.kind"),
+    ({"policy": {"kind": "augmix", "jsd": True}}, "policy.jsd"), ({"policy": {"kind": "randaugment", "n": -1}},
+                                                                   "policy.n"),
+    ({"policy": "randaugment"}, "policy"), ({"base": "crop"}, "base"), ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"num_classes": 1}, "num_classes"), ({"colour": 1}, "colour"),
+])
+def test_bad_recipes_are_one_line_errors_naming_the_field(change, place):
+    with pytest.raises(PolicyError) as err:
+        from_config({"augsearch": 1, "kind": "recipe", **change}, file="r.yaml")
+    assert f"r.yaml: {place}" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_recipe_without_classes_says_so():
+    with pytest.raises(PolicyError, match="num_classes"):
+        from_config(RECIPE).batch(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
+
+
+def test_augsearch_train_takes_a_recipe(tmp_path):
+    path = from_config(RECIPE).save(tmp_path / "recipe.yaml")
+    metrics = augsearch.train(str(path), dataset="digits", subset=200, epochs=1, batch_size=32,
+                              out=str(tmp_path / "train"))
+    assert metrics["policy_kind"] == "recipe" and 0 <= metrics["top1"] <= 1
