@@ -52,12 +52,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = json.loads(run.summary_file.read_text())
     if not args.quiet:
         shape = (f"{summary['final_sub_policies']} sub-policies" if "final_sub_policies" in summary
-                 else f"a {summary['final_kind']} policy")
+                 else f"kind {summary['final_kind']}")
         proxy = summary.get("proxy") or {}
         clean = ", ".join(f"{acc:.3f}" for acc in (proxy.get("clean_accuracy") or {}).values())
+        early = f", {summary['stopped_early']} stopped early" if summary.get("stopped_early") else ""
         proxies = f"; proxy clean accuracy {clean} (chance {proxy['chance']:.3f})" if clean else ""
         print(f"searched {summary['trials']} candidate policies in {summary['wall_seconds']:.1f} s "
-              f"({summary['failed_trials']} failed){proxies}; final policy: {shape}")
+              f"({summary['failed_trials']} failed{early}){proxies}; final policy: {shape}")
         if args.report:
             print(f"report: {run.path / 'report.html'}")
         print(f"use it: augsearch.load_policy({str(run.policy_file)!r}), or augsearch train {run.policy_file}")

@@ -23,8 +23,9 @@ class Progress:
     """Per split: trials done, best score so far and an ETA; nothing when ``quiet``."""
 
     def __init__(self, run: RunDir, *, folds: int, per_split: int, quiet: bool = False, interval: float = 0.5,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, first: str = "preparing each split (its proxy) first") -> None:
         self.run, self.folds, self.per_split, self.quiet, self.interval = run, folds, per_split, quiet, interval
+        self.first = first  # what happens before the first trial is recorded
         self.console = console or Console(stderr=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -44,7 +45,7 @@ class Progress:
                            for k in range(self.folds)]
             self._bars.start()
         else:
-            self._log(f"{self.folds} split(s) x {self.per_split} trials: preparing each split (its proxy) first")
+            self._log(f"{self.folds} split(s) x {self.per_split} trials: {self.first}")
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self

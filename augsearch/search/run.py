@@ -65,7 +65,9 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         per_split = per_search * cfg.repeats
         todo = _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search)
         try:
-            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet):
+            trains = getattr(objective, "epochs", None) is not None
+            first = "each candidate trains a proxy" if trains else "preparing each split (its proxy) first"
+            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first):
                 resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
                 if todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None:
                     from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
