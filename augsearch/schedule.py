@@ -111,7 +111,8 @@ class Schedule(Augment):
         for i in range(1, len(self.phases)):
             if self.phases[i].start <= self.phases[i - 1].start:
                 raise PolicyError(f"phases must start at increasing epochs (the previous starts at "
-                                  f"{self.phases[i - 1].start})", place=f"phases[{i}].start", value=self.phases[i].start)
+                                  f"{self.phases[i - 1].start})", place=f"phases[{i}].start",
+                                  value=self.phases[i].start)
         if source is not None and not isinstance(source, str):
             raise PolicyError("source must be text", place="source", value=source)
         self.source = source
