@@ -239,7 +239,7 @@ TIMM = _make(
 
 PBA = _make(
     "pba", "Population Based Augmentation (Ho et al. 2019) as arcelien/pba implements it: integer levels "
-    "0..10, translations in pixels (PBA's 32x32 images), geometric ops randomly mirrored",
+    "0..10, translations in pixels, Cutout up to 20/32 of the side, geometric ops randomly mirrored",
     levels=11, max_magnitude=10,
     ranges={"Rotate": Range(0.0, 30.0, signed=True, rounding="trunc"),
             "ShearX": Range(0.0, 0.3, signed=True), "ShearY": Range(0.0, 0.3, signed=True),
@@ -247,7 +247,8 @@ PBA = _make(
             "TranslateY": Range(0.0, 10.0, signed=True, rounding="trunc"),
             "Posterize": Range(4.0, 0.0, rounding="ceil"), "Solarize": Range(256.0, 0.0, rounding="ceil"),
             "Color": Range(0.1, 1.9), "Contrast": Range(0.1, 1.9), "Brightness": Range(0.1, 1.9),
-            "Sharpness": Range(0.1, 1.9), "Cutout": Range(0.0, 20.0, rounding="trunc"),
+            "Sharpness": Range(0.1, 1.9),
+            "Cutout": Range(0.0, 20 / 32, relative=True, rounding="trunc"),  # 20 px on PBA's 32x32 images
             **_shared(("AutoContrast", "Equalize", "Invert"))},
 )
 
