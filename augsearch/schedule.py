@@ -270,9 +270,9 @@ def _pba_row(line: str, previous: tuple[Any, int] | None, epochs: int) -> list[A
         row[i] = check_vector(policy, LOG_FIELDS[i])
     if previous is not None:
         if row[1] != previous[0]:
-            raise PolicyError(f"clone_trial must be the previous line's target_trial {previous[0]!r}: the lines "
-                              "follow the lineage of the final trial", place="clone_trial", value=row[1])
+            raise PolicyError(f"must be the previous line's target_trial {previous[0]!r}: the lines follow the "
+                              "lineage of the final trial", place="clone_trial", value=row[1])
         if row[3] <= previous[1]:
-            raise PolicyError(f"clone_epoch must be above the previous line's ({previous[1]})",
+            raise PolicyError(f"must be above the previous line's ({previous[1]})",
                               place="clone_epoch", value=row[3])
     return row
