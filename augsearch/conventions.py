@@ -249,7 +249,7 @@ PBA = _make(
             "Color": Range(0.1, 1.9), "Contrast": Range(0.1, 1.9), "Brightness": Range(0.1, 1.9),
             "Sharpness": Range(0.1, 1.9),
             "Cutout": Range(0.0, 20 / 32, relative=True, rounding="trunc"),  # 20 px on PBA's 32x32 images
-            **_shared(("AutoContrast", "Equalize", "Invert"))},
+            **_shared(_NO_MAGNITUDE)},
 )
 
 CONVENTIONS: Registry[Convention] = Registry("magnitude convention", error=PolicyError)

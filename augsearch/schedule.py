@@ -156,6 +156,7 @@ class Schedule(Augment):
 
     def phase_at(self, epoch: int) -> Phase:
         """The phase in force at ``epoch``."""
+        epoch = _integer(epoch, "epoch", low=0, high=self.epochs - 1)
         return self.phases[bisect.bisect_right(self._starts, epoch) - 1]
 
     def stretch(self, epochs: int) -> Schedule:
