@@ -15,12 +15,13 @@ from augsearch.ops import OPS
 from augsearch.plans import Applied
 from augsearch.policy import Augment, Op, Policy, SubPolicy
 from augsearch.proof.train import train
+from augsearch.schedule import Schedule
 from augsearch.specs import bundled_policies, load_policy
 
 __version__ = version("augsearch")  # pyproject.toml's, as installed
 
 __all__ = [
     "CONVENTIONS", "OPS", "Applied", "AugMix", "Augment", "AugsearchError", "ConfigError", "Convention",
-    "CutMix", "Cutout", "DataError", "Mixup", "Op", "Policy", "PolicyError", "RandAugment", "SubPolicy",
+    "CutMix", "Cutout", "DataError", "Mixup", "Op", "Policy", "PolicyError", "RandAugment", "Schedule", "SubPolicy",
     "TrivialAugment", "bundled_policies", "get_convention", "jsd_loss", "load_policy", "train",
 ]

@@ -237,8 +237,23 @@ TIMM = _make(
              **{f"{n}Increasing": n for n in ("Color", "Contrast", "Brightness", "Sharpness")}},
 )
 
+PBA = _make(
+    "pba", "Population Based Augmentation (Ho et al. 2019) as arcelien/pba implements it: integer levels "
+    "0..10, translations in pixels, Cutout up to 20/32 of the side, geometric ops randomly mirrored",
+    levels=11, max_magnitude=10,
+    ranges={"Rotate": Range(0.0, 30.0, signed=True, rounding="trunc"),
+            "ShearX": Range(0.0, 0.3, signed=True), "ShearY": Range(0.0, 0.3, signed=True),
+            "TranslateX": Range(0.0, 10.0, signed=True, rounding="trunc"),
+            "TranslateY": Range(0.0, 10.0, signed=True, rounding="trunc"),
+            "Posterize": Range(4.0, 0.0, rounding="ceil"), "Solarize": Range(256.0, 0.0, rounding="ceil"),
+            "Color": Range(0.1, 1.9), "Contrast": Range(0.1, 1.9), "Brightness": Range(0.1, 1.9),
+            "Sharpness": Range(0.1, 1.9),
+            "Cutout": Range(0.0, 20 / 32, relative=True, rounding="trunc"),  # 20 px on PBA's 32x32 images
+            **_shared(_NO_MAGNITUDE)},
+)
+
 CONVENTIONS: Registry[Convention] = Registry("magnitude convention", error=PolicyError)
-for _convention in (AUTOAUGMENT, FAST_AA, RANDAUGMENT, RANDAUGMENT_31, TRIVIAL_WIDE, AUGMIX, TIMM):
+for _convention in (AUTOAUGMENT, FAST_AA, RANDAUGMENT, RANDAUGMENT_31, TRIVIAL_WIDE, AUGMIX, TIMM, PBA):
     CONVENTIONS.register(_convention.name, _convention)
 
 

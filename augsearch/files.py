@@ -15,6 +15,7 @@ from typing import Any
 import augsearch.families  # noqa: F401  (its kinds register themselves)
 import augsearch.mixing  # noqa: F401
 import augsearch.recipe  # noqa: F401
+import augsearch.schedule  # noqa: F401
 from augsearch.errors import PolicyError
 from augsearch.formats import line_of, parse_text, read_text
 from augsearch.policy import build_config

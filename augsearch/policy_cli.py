@@ -46,12 +46,14 @@ def cmd_ops(args: argparse.Namespace) -> int:
 @command("policies", lambda p: None)
 def cmd_policies(args: argparse.Namespace) -> int:
     """The bundled policies, loadable by name."""
+    from augsearch.policy import Policy
     from augsearch.specs import bundled_policies, load_policy
 
     for name in bundled_policies():
         policy = load_policy(name)
         source = getattr(policy, "source", None)
-        print(f"{name:36s} {len(policy)} sub-policies; {source}" if source else f"{name:36s} {policy!r}")
+        size = f"{len(policy)} sub-policies" if isinstance(policy, Policy) else repr(policy)
+        print(f"{name:36s} {size}; {source}" if source else f"{name:36s} {size}")
     return 0
 
 

@@ -125,6 +125,7 @@ def fit(
     views: Views | None = None,
     evaluate_on: ImageSet | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    epoch_start: Callable[[int], None] | None = None,
     checkpoint: Path | None = None,
 ) -> Fit:
     """Train ``model`` in place with ``recipe``; the one loop behind proxies and ``augsearch train``.
@@ -135,6 +136,8 @@ def fit(
     CutMix); ``views`` instead returns (clean, view1, view2) for AugMix's Jensen-Shannon term.
     Shuffling and any randomness inside them come from a private RNG stream seeded with
     ``seed``, so a CPU run is reproducible and the caller's global RNG state is left as it was.
+    ``epoch_start(e)`` is called with the 0-based epoch before its first batch, so that an augmentation
+    that changes with the epoch (a PBA schedule's ``set_epoch``) follows the training, resumed ones too.
     With ``evaluate_on``, every epoch also reports ``test_acc`` and ``test_loss`` (and the EMA's).
     With ``checkpoint``, the state after every epoch is saved there and a run that finds it
     continues where it stopped, with the same result as an uninterrupted one.
@@ -168,6 +171,8 @@ def fit(
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             step = (epoch - 1) * steps_per_epoch
             start = time.perf_counter()
+            if epoch_start is not None:
+                epoch_start(epoch - 1)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
             seen = 0

@@ -131,8 +131,8 @@ def test_a_changed_field_is_not_equal():
 
 BUNDLED = ["augmix/cifar", "augmix/imagenet", "autoaugment/cifar10", "autoaugment/imagenet", "autoaugment/svhn",
            "cutout/cifar10", "cutout/cifar100", "cutout/svhn", "fast-aa/reduced-cifar10", "fast-aa/reduced-svhn",
-           "fast-aa/resnet50-reduced-imagenet", "randaugment/paper-n2-m9", "randaugment/torchvision",
-           "trivialaugment/wide"]
+           "fast-aa/resnet50-reduced-imagenet", "pba/reduced-cifar10", "pba/reduced-svhn", "randaugment/paper-n2-m9",
+           "randaugment/torchvision", "trivialaugment/wide"]
 
 
 def test_bundled_policies_are_listed():

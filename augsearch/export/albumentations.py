@@ -44,11 +44,12 @@ from albumentations.core.transforms_interface import BasicTransform  # noqa: E40
 
 from augsearch.conventions import Convention  # noqa: E402
 from augsearch.errors import PolicyError  # noqa: E402
-from augsearch.export.pins import op_pins, refuse_noise, unsupported  # noqa: E402
+from augsearch.export.pins import op_pins, refuse_noise, schedule_refused, unsupported  # noqa: E402
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment  # noqa: E402
 from augsearch.mixing import Mixup  # noqa: E402
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation  # noqa: E402
 from augsearch.policy import Augment, Policy, PolicyData  # noqa: E402
+from augsearch.schedule import Schedule  # noqa: E402
 
 Transform = BasicTransform | A.BaseCompose
 
@@ -86,6 +87,11 @@ def _mixing(policy: Mixup, aspect: float) -> Transform:
 def _augmix(policy: AugMix, aspect: float) -> Transform:
     raise PolicyError("AugMix blends several augmented copies of an image with random weights; it cannot be "
                       "exported to albumentations, which has no such composition", value=policy.kind)
+
+
+@_transform.register(Schedule)
+def _schedule(policy: Schedule, aspect: float) -> Transform:
+    raise schedule_refused(policy, "albumentations")
 
 
 @_transform.register(Policy)

@@ -25,11 +25,12 @@ import numpy as np
 
 from augsearch.conventions import Convention
 from augsearch.errors import AugsearchError, PolicyError
-from augsearch.export.pins import op_pins, refuse_noise, unsupported
+from augsearch.export.pins import op_pins, refuse_noise, schedule_refused, unsupported
 from augsearch.families import AugMix, Cutout, RandAugment, TrivialAugment
 from augsearch.mixing import Mixup
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill
 from augsearch.policy import Augment, Policy
+from augsearch.schedule import Schedule
 
 REFUSED_OPS: Mapping[str, str] = MappingProxyType({
     "SolarizeAdd": "imgaug has no augmenter that adds a level to dark pixels only",
@@ -76,6 +77,11 @@ def _augmix(policy: AugMix) -> Any:
 def _cutout_family(policy: Cutout) -> Any:
     raise PolicyError("imgaug's Cutout takes its side as a fraction of the image; a Cutout of a side in "
                       "pixels cannot be exported to imgaug", value=policy.size)
+
+
+@to_imgaug.register(Schedule)
+def _schedule(policy: Schedule) -> Any:
+    raise schedule_refused(policy, "imgaug")
 
 
 @to_imgaug.register(Policy)

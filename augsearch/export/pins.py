@@ -44,6 +44,13 @@ def refuse_noise(std: float, kind: str, target: str) -> None:
                           f"{target}", place="magnitude_std", value=std)
 
 
+def schedule_refused(schedule: PolicyData, target: str) -> PolicyError:
+    """A schedule's policy follows the training epoch (``set_epoch``); an exported pipeline has no epoch."""
+    return PolicyError(f"a {schedule.kind} changes its policy with the training epoch, which an exported {target} "
+                       "pipeline cannot follow: use the Schedule itself as the per-image transform and call "
+                       "set_epoch(epoch) at each epoch start", value=schedule.kind)
+
+
 def unsupported(policy: object, target: str) -> PolicyError:
     """The refusal the exporters' dispatch falls back to: a policy kind ``target`` has no exporter
     registered for, or something that is no policy at all."""

@@ -19,12 +19,13 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from augsearch.errors import PolicyError
-from augsearch.export.pins import unsupported
+from augsearch.export.pins import schedule_refused, unsupported
 from augsearch.families import AugMix
 from augsearch.mixing import Mixup
 from augsearch.ops import OPS
 from augsearch.plans import check_image, image_size, is_batch
 from augsearch.policy import Augment
+from augsearch.schedule import Schedule
 
 # The transform applies augsearch's own kernels, so every op maps to itself and none is refused.
 MAPPED_OPS: frozenset[str] = frozenset(OPS)
@@ -89,6 +90,11 @@ def _augmix(policy: AugMix) -> None:
     if policy.jsd:
         raise PolicyError("AugMix with jsd=True returns three views of each image, which a torchvision "
                           "transform cannot; export it with jsd=False", place="jsd", value=True)
+
+
+@_check.register(Schedule)
+def _schedule(policy: Schedule) -> None:
+    raise schedule_refused(policy, "torchvision")
 
 
 @_check.register(Mixup)

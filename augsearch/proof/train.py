@@ -30,6 +30,7 @@ from augsearch.models import MODELS, build_model
 from augsearch.options import option
 from augsearch.policy import Augment, PolicyData
 from augsearch.recipe import AugmentationRecipe
+from augsearch.schedule import Schedule
 from augsearch.specs import load_policy
 from augsearch.trainer import BASES, BatchAugment, Mix, Recipe, Views, evaluate, fit
 from augsearch.workdir import WorkDir
@@ -155,6 +156,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
             raise ConfigError(f"{run.path} already holds a training run: continue it with --resume {run.path} "
                               "or choose another --out")
         policy = None if cfg.policy == NO_POLICY else load_policy(cfg.policy)
+        if isinstance(policy, Schedule) and policy.epochs != cfg.epochs:
+            policy = policy.stretch(cfg.epochs)  # as PBA trains with a schedule searched over other epochs
         base = BASES.get(cfg.base)()
         data = data or load_data(cfg)
         classes = len(data.train.classes)
@@ -179,7 +182,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
 
         start = time.perf_counter()
         result = fit(model, data.train, cfg.recipe(), device=device, seed=cfg.seed, augment=augment, mix=mix,
-                     views=views, evaluate_on=data.test, on_epoch=on_epoch, checkpoint=run.checkpoint)
+                     views=views, evaluate_on=data.test, on_epoch=on_epoch, checkpoint=run.checkpoint,
+                     epoch_start=getattr(policy, "set_epoch", None))
         history = result.history  # with the epochs before a resume: metrics.jsonl is rewritten from it
         run.write_whole(run.epochs_file, "".join(json.dumps(m) + "\n" for m in history).encode())
         final = evaluate(model, data.test.images, data.test.labels, device=device)

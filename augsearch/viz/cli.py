@@ -33,6 +33,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=6, help="images, one per row (default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--annotate", action="store_true", help="write the ops that fired under each tile")
+    p.add_argument("--epoch", type=int, help="a schedule's phase in force at this 0-based epoch (default 0)")
     p.add_argument("--size", type=int, default=DEFAULT_TILE, metavar="PX",
                    help=f"tile size in pixels; small images are enlarged (default {DEFAULT_TILE})")
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG to write (default grid.png)")
@@ -50,6 +51,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows = _positive(args.rows, "--rows")
     size = _positive(args.size, "--size", high=MAX_TILE)
     policy = load_policy(args.policy)
+    if args.epoch is not None:
+        if not hasattr(policy, "set_epoch"):
+            raise ConfigError(f"--epoch: a {policy.kind} policy does not change with the epoch; only a schedule does")
+        policy.set_epoch(args.epoch)
     if args.dataset:
         data = load_dataset(args.dataset)
         index = pick_rows(data.labels, rows)
@@ -59,7 +64,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                          else sample_photos(rows, size=size))
         labels, classes = torch.arange(len(names)), names  # each photo its own class, for Mixup's labels
     under = "its soft label" if isinstance(policy, Mixup) else "the ops that fired" if args.annotate else ""
-    title = (f"{args.policy}: original, then {args.n} draws (seed {args.seed})"
+    at = f" at epoch {args.epoch}" if args.epoch is not None else ""
+    title = (f"{args.policy}{at}: original, then {args.n} draws (seed {args.seed})"
              + (f"; under each draw {under}" if under else ""))
     grid = sample_grid(policy, images, n=args.n, seed=args.seed, annotate=args.annotate, tile=size,
                        labels=labels, classes=classes, names=names, title=title)
