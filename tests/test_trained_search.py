@@ -198,3 +198,64 @@ def test_augsearch_train_takes_a_recipe(tmp_path):
     metrics = augsearch.train(str(path), dataset="digits", subset=200, epochs=1, batch_size=32,
                               out=str(tmp_path / "train"))
     assert metrics["policy_kind"] == "recipe" and 0 <= metrics["top1"] <= 1
+
+
+# ----------------------------------------------------------------------------- PBA
+
+def test_pba_trains_a_population_and_finds_a_schedule(tmp_path):
+    cfg = tiny(tmp_path, space="pba", trials=4, epochs=4, interval=2)
+    run = search(cfg, quiet=True)
+    schedule = augsearch.load_policy(str(run.policy_file))
+    assert schedule.kind == "schedule" and schedule.epochs == 4
+    assert schedule.phases[0].start == 0 and set(schedule.phases[0].policy) == {0}  # PBA starts from no augmentation
+    assert all(p.start in (0, 2) for p in schedule.phases)  # changes only at exploit/explore rounds
+    trials = run.trials()
+    assert sorted(t.trial for t in trials) == [0, 1, 2, 3]
+    best = max(trials, key=lambda t: (t.score, -t.trial))
+    assert augsearch.load_policy(str(run.policy_file)) == best.policy()
+    state = json.loads((run.path / "population" / "split0-repeat0.json").read_text())
+    assert state["epoch"] == 4 and len(state["events"]) == 1  # one round at epoch 2 (none at the end), a quarter of 4
+    target, clone, epoch, _, old, new = state["events"][0]
+    assert target != clone and epoch == 2 and len(old) == len(new) == 60
+
+
+def test_explore_moves_values_within_range():
+    from augsearch.draws import Draws
+    from augsearch.search.population import explore
+    draws = Draws(torch.Generator().manual_seed(0))
+    vectors = [explore((5,) * 60, draws) for _ in range(50)]
+    values = [v for vector in vectors for v in vector]
+    assert min(values) >= 0 and max(values) <= 10
+    moved = [abs(v - 5) for v in values]
+    assert 0.6 < sum(m <= 3 for m in moved) / len(moved) < 1.0  # mostly shifted by 0..3, sometimes redrawn
+    assert explore((10,) * 60, draws) != (10,) * 60
+
+
+def test_an_interrupted_population_resumes_from_its_last_round(tmp_path, monkeypatch):
+    from augsearch.search import population
+    calls = []
+    real = population._train_one_epoch
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7 and not resuming:  # inside the second round of 4 members
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    resuming = False
+    monkeypatch.setattr(population, "_train_one_epoch", counted)
+    cfg = tiny(tmp_path, space="pba", trials=4, epochs=3, interval=1)
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg, quiet=True)
+    state = json.loads((Path(cfg.out) / "population" / "split0-repeat0.json").read_text())
+    assert state["epoch"] == 1 and RunDir(cfg.out).trials() == []
+    calls.clear()
+    resuming = True
+    search(cfg, resume=True, quiet=True)
+    assert len(calls) == 8  # rounds 2 and 3 only
+    assert sorted(t.trial for t in RunDir(cfg.out).trials()) == [0, 1, 2, 3]
+
+
+def test_pba_needs_train_evaluate(tmp_path):
+    with pytest.raises(ConfigError, match="needs --objective train-evaluate, not density-matching"):
+        tiny(tmp_path, space="pba", objective="density-matching", score="best-of-k")

@@ -50,6 +50,7 @@ class RunConfig:
     base: str = option("crop-flip", "train-evaluate: base augmentation after each candidate", choices=BASES)
     grace_epochs: int = option(1, "train-evaluate: epochs before early stopping (ASHA) may stop a candidate")
     reduction: float = option(3.0, "train-evaluate: ASHA's reduction factor; rungs at grace * reduction^k epochs")
+    interval: int = option(3, "pba: epochs between the population's exploit/explore rounds (PBA: 3)")
     folds: int = option(2, "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: 5")
     train_fraction: float = option(0.6, "share of D_M in each split")
     trials: int = option(40, "B: trials per split and repeat; paper: 200")
@@ -96,6 +97,7 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     need(0.0 <= cfg.label_smoothing < 1.0, "label_smoothing", "in [0, 1)")
     need(cfg.cpus_per_trial > 0, "cpus_per_trial", "> 0")
     need(cfg.grace_epochs >= 1, "grace_epochs", "at least 1")
+    need(cfg.interval >= 1, "interval", "at least 1")
     need(cfg.reduction >= 2, "reduction", "at least 2")
     need(cfg.gpus_per_trial is None or cfg.gpus_per_trial >= 0, "gpus_per_trial", ">= 0")
     need(cfg.subset is None or cfg.subset >= 2, "subset", "at least 2")
@@ -107,8 +109,12 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
     cfg = validate(options.resolve(RunConfig, file=file, overrides=overrides), str(file) if file else "config")
+    space = build(SPACES.get(cfg.space), cfg.to_dict())
     if cfg.objective is None:  # the space's own
-        cfg = dataclasses.replace(cfg, objective=build(SPACES.get(cfg.space), cfg.to_dict()).objective)
+        cfg = dataclasses.replace(cfg, objective=space.objective)
+    if getattr(space, "population", False) and cfg.objective != space.objective:
+        raise ConfigError(f"the {cfg.space} space trains a population of proxies: it needs --objective "
+                          f"{space.objective}, not {cfg.objective}")
     if cfg.score is None:  # the objective's own, as its factory's signature says
         default = inspect.signature(OBJECTIVES.get(cfg.objective)).parameters.get("score")
         cfg = dataclasses.replace(cfg, score=default.default if default is not None else "accuracy")

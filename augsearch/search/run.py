@@ -59,7 +59,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
                               "now: the dataset changed since the search started")
         splits = stratified_splits(data.labels, n_splits=cfg.folds, train_fraction=cfg.train_fraction, seed=cfg.seed)
         budget = Budget(trials=cfg.trials, repeats=cfg.repeats, startup_trials=cfg.startup_trials, seed=cfg.seed,
-                        grace_epochs=cfg.grace_epochs, reduction=cfg.reduction)
+                        grace_epochs=cfg.grace_epochs, reduction=cfg.reduction, interval=cfg.interval)
         work = SplitWork(data, splits, space, objective, budget, str(run.path.resolve()))
         per_search = expected_trials(space, budget)
         per_split = per_search * cfg.repeats
@@ -69,7 +69,8 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
             first = "each candidate trains a proxy" if trains else "preparing each split (its proxy) first"
             with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first):
                 resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
-                if todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None:
+                if (todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None
+                        and not getattr(space, "population", False)):
                     from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
                     run_tune(todo, work, resources)
                 elif todo:

@@ -21,6 +21,7 @@ from augsearch.mixing import MODES
 from augsearch.policy import Policy, PolicyData
 from augsearch.recipe import AugmentationRecipe
 from augsearch.registry import Registry
+from augsearch.search.population import PbaSpace
 from augsearch.search.protocols import Space
 
 SPACES: Registry[Callable[..., Space]] = Registry("search space")
@@ -217,3 +218,4 @@ SPACES.register("randaugment", RandAugmentGrid)
 SPACES.register("trivial", TrivialPoint)
 SPACES.register("augmix", AugMixSpace)
 SPACES.register("mix", MixSpace)
+SPACES.register("pba", PbaSpace)

@@ -22,9 +22,10 @@ import torch
 from augsearch.data import ImageSet
 from augsearch.errors import AugsearchError, first_line
 from augsearch.policy import PolicyData
+from augsearch.search.population import run_population, state_name
 from augsearch.search.protocols import Objective, Scorer, Space, Split
 from augsearch.search.rundir import RunDir, Store, Trial, proxy_name
-from augsearch.search.trained import Halving, Report
+from augsearch.search.trained import Halving, Report, TrainEvaluate
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Budget:
     seed: int
     grace_epochs: int = 1
     reduction: float = 3.0
+    interval: int = 3
 
     def halving(self, objective: Objective, trials: Sequence[Trial]) -> Halving | None:
         """Early stopping for an objective that trains, knowing what ``trials`` recorded; else ``None``."""
@@ -50,8 +52,17 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
     device = torch.device(device)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no log line per trial from optuna, failed ones included
     logging.getLogger("optuna").propagate = False
-    scorer = objective.prepare(split, run, device)
     done = [t for t in run.trials() if t.split == split.index]
+    if getattr(space, "population", False):
+        if not isinstance(objective, TrainEvaluate):
+            raise AugsearchError(f"the {space.name} space trains a population: it needs --objective train-evaluate")
+        for repeat in range(budget.repeats):
+            if not any(t.repeat == repeat for t in done):
+                run_population(split, objective=objective, store=run, size=expected_trials(space, budget),
+                               interval=budget.interval, seed=seed_of(budget.seed, split.index, repeat),
+                               repeat=repeat, device=device)
+        return
+    scorer = objective.prepare(split, run, device)
     distributions = space.distributions()
     for repeat in range(budget.repeats):
         sampler = space.sampler(seed=seed_of(budget.seed, split.index, repeat), startup_trials=budget.startup_trials)
@@ -198,8 +209,12 @@ class SplitWork:
         return dataclasses.replace(self, store=ChannelStore(tuple(run.trials()), files, channel))
 
     def _files(self) -> set[str]:
-        """The files a task writes besides its trials: its split's proxy."""
-        return {proxy_name(k, suffix) for k in range(len(self.splits)) for suffix in (".json", ".pt")}
+        """The files a task writes besides its trials: its split's proxy, or its population's state."""
+        population = getattr(self.space, "population", False)
+        members = [f"-member{i}.pt" for i in range(self.budget.trials)] if population else []
+        return ({proxy_name(k, suffix) for k in range(len(self.splits)) for suffix in (".json", ".pt")}
+                | {state_name(k, r, suffix) for k in range(len(self.splits)) for r in range(self.budget.repeats)
+                   for suffix in (".json", *members)})
 
     def record(self, item: tuple) -> None:
         """Write one item a worker sent (driver side)."""

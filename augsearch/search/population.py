@@ -1,0 +1,197 @@
+"""Population Based Augmentation (Ho et al. 2019): a population of proxies trains while their PBA
+policies are exploited and explored, and the result is a schedule, the policy as a function of
+the epoch. Every ``interval`` epochs the worst quarter of the population copies the weights and
+the policy of the best quarter (exploit), then perturbs the copied policy (explore); the best
+member's policy history at the end is the schedule.
+
+In-process the population trains round by round (every member one epoch), and after each round
+the population's state is written whole, so ``--resume`` continues from the last finished round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from augsearch.draws import Draws
+from augsearch.models import build_model
+from augsearch.policy import PolicyData
+from augsearch.proof.train import pipeline
+from augsearch.schedule import MAX_LEVEL, PBA_OPS, VECTOR_LENGTH, Phase, Schedule
+from augsearch.search.protocols import Space, Split
+from augsearch.search.rundir import Store, Trial
+from augsearch.search.trained import TrainEvaluate, epoch_key
+from augsearch.trainer import BASES, Recipe, fit
+
+QUANTILE = 0.25  # the share of the population that is replaced, and that it copies (Tune's default)
+RESAMPLE = 0.2  # PBA's explore: the chance that a value is drawn afresh instead of shifted
+SHIFTS = (0, 1, 2, 3)  # PBA's explore: how far a kept value moves, up or down
+
+
+def param_names() -> list[str]:
+    """The vector's 60 entries as named parameters (for the trial records and optuna's journal)."""
+    return [f"h{h}_{op}_{what}" for h in (0, 1) for op in PBA_OPS for what in ("prob", "level")]
+
+
+@dataclass(frozen=True)
+class PbaSpace(Space):
+    """PBA's policies: 15 ops x two halves x (probability in tenths, level), integers 0..10."""
+
+    name: str = "pba"
+    description: str = "Population Based Augmentation: a population of proxies whose PBA policies evolve in training"
+    objective = "train-evaluate"
+    population = True
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {n: optuna.distributions.IntDistribution(0, MAX_LEVEL) for n in param_names()}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        return Schedule([Phase(0, tuple(params[n] for n in param_names()))])
+
+    def combine(self, kept: Sequence[PolicyData], *, source: str) -> PolicyData:
+        """The best member's schedule."""
+        return kept[0]
+
+    def details(self) -> str:
+        return ("convention pba; a vector of 60 integers per member, all zero at the start; --trials members, "
+                "exploit/explore every --interval epochs")
+
+
+def explore(vector: Sequence[int], draws: Draws) -> tuple[int, ...]:
+    """PBA's perturbation: each value is drawn afresh with probability 0.2, else moved up or down
+    by 0..3, within 0..10."""
+    out = []
+    for value in vector:
+        if draws.uniform() < RESAMPLE:
+            out.append(draws.randint(MAX_LEVEL + 1))
+        else:
+            shift = SHIFTS[draws.randint(len(SHIFTS))] * (1 if draws.uniform() < 0.5 else -1)
+            out.append(min(MAX_LEVEL, max(0, value + shift)))
+    return tuple(out)
+
+
+class _Paused(Exception):  # noqa: N818  (control flow, not an error: the member trained its epoch)
+    """Ends a member's call to ``fit`` after one epoch; its checkpoint holds the state."""
+
+
+@dataclass
+class Member:
+    """One proxy of the population: its policy history (phases), its scores per epoch, and how
+    often it copied another member."""
+
+    phases: list[tuple[int, tuple[int, ...]]]
+    scores: dict[int, float] = field(default_factory=dict)
+    accuracy: float = 0.0
+    loss: float = 0.0
+    exploits: int = 0
+
+    @property
+    def vector(self) -> tuple[int, ...]:
+        return self.phases[-1][1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phases": [[s, list(v)] for s, v in self.phases], "scores": {str(k): v for k, v in self.scores.items()},
+                "accuracy": self.accuracy, "loss": self.loss, "exploits": self.exploits}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Member:
+        return cls([(int(s), tuple(v)) for s, v in data["phases"]], {int(k): v for k, v in data["scores"].items()},
+                   data["accuracy"], data["loss"], data["exploits"])
+
+
+def state_name(split: int, repeat: int, suffix: str) -> str:
+    return f"population/split{split}-repeat{repeat}{suffix}"
+
+
+def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size: int, interval: int, seed: int,
+                   repeat: int, device: torch.device) -> None:
+    """Train a population of ``size`` members for ``objective.epochs`` epochs on the split, then
+    record each member as a trial (best member first is the search's result)."""
+    epochs = objective.epochs
+    train = split.model_data
+    classes = len(train.classes)
+    recipe = Recipe(epochs, min(objective.batch_size, len(train)), objective.lr, objective.weight_decay,
+                    warmup_epochs=min(1.0, epochs / 5))
+    state_file = state_name(split.index, repeat, ".json")
+    saved = store.read_bytes(state_file)
+    if saved is None:
+        done, members, events = 0, [Member([(0, (0,) * VECTOR_LENGTH)]) for _ in range(size)], []
+    else:
+        state = json.loads(saved)
+        done, members, events = state["epoch"], [Member.from_json(m) for m in state["members"]], state["events"]
+    draws = Draws(torch.Generator().manual_seed(seed * 7919 + done))
+    weights: dict[int, bytes] = {i: w for i in range(size)
+                                 if (w := store.read_bytes(state_name(split.index, repeat, f"-member{i}.pt")))}
+    for epoch in range(done, epochs):
+        for i, member in enumerate(members):
+            weights[i] = _train_one_epoch(member, weights.get(i), objective=objective, recipe=recipe,
+                                          split=split, classes=classes, seed=seed + i, device=device)
+        if (epoch + 1) % interval == 0 and epoch + 1 < epochs:
+            ranked = sorted(range(size), key=lambda i: (-members[i].scores[epoch + 1], i))
+            cut = max(1, int(size * QUANTILE)) if size > 1 else 0
+            for worst, best in zip(ranked[::-1][:cut], ranked[:cut]):
+                old = members[worst].vector
+                new = explore(members[best].vector, draws)
+                members[worst] = Member([*members[best].phases, (epoch + 1, new)], dict(members[best].scores),
+                                        members[best].accuracy, members[best].loss, members[best].exploits + 1)
+                weights[worst] = weights[best]
+                events.append([worst, best, epoch + 1, epoch + 1, list(old), list(new)])
+        for i in range(size):
+            store.write_bytes(state_name(split.index, repeat, f"-member{i}.pt"), weights[i])
+        store.write_bytes(state_file, json.dumps({"epoch": epoch + 1, "members": [m.to_json() for m in members],
+                                                  "events": events}).encode())
+    for number, member in enumerate(members):
+        schedule = Schedule([Phase(s, v) for s, v in _merged(member.phases)], epochs=epochs,
+                            source=f"augsearch PBA search, member {number} of {size}")
+        metrics = {"accuracy": member.accuracy, "loss": member.loss, "epochs": epochs, "exploits": member.exploits,
+                   **{epoch_key(e): s for e, s in sorted(member.scores.items())}}
+        store.append_trial(Trial(split.index, repeat, number, dict(zip(param_names(), member.vector)),
+                                 schedule.to_config(), member.scores[epochs], metrics=metrics))
+
+
+def _merged(phases: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, tuple[int, ...]]]:
+    """Phases with consecutive repeats of one policy joined, and a later phase at the same start winning."""
+    out: list[tuple[int, tuple[int, ...]]] = []
+    for start, vector in phases:
+        if out and out[-1][0] == start:
+            out[-1] = (start, vector)
+        elif not out or out[-1][1] != vector:
+            out.append((start, vector))
+    return out
+
+
+def _train_one_epoch(member: Member, weights: bytes | None, *, objective: TrainEvaluate, recipe: Recipe,
+                     split: Split, classes: int, seed: int, device: torch.device) -> bytes:
+    """Train ``member`` one more epoch from ``weights`` (a fit checkpoint; none: from scratch) and
+    return the new checkpoint."""
+    schedule = Schedule([Phase(s, v) for s, v in _merged(member.phases)], epochs=recipe.epochs)
+    augment, mix, views = pipeline(schedule, BASES.get(objective.base)(), num_classes=classes)
+    model = build_model(objective.model, num_classes=classes, image_size=split.model_data.images.shape[-1],
+                        seed=objective.seed + split.index)
+
+    def pause(metrics: dict) -> None:
+        value = metrics["test_acc"] if objective.rule == "accuracy" else -metrics["test_loss"]
+        member.scores[metrics["epoch"]] = value if math.isfinite(value) else -math.inf
+        member.accuracy, member.loss = metrics["test_acc"], metrics["test_loss"]
+        raise _Paused
+
+    with tempfile.TemporaryDirectory(prefix="augsearch-member-") as folder:
+        checkpoint = Path(folder) / "member.pt"
+        if weights is not None:
+            checkpoint.write_bytes(weights)
+        try:
+            fit(model, split.model_data, recipe, device=device, seed=seed, augment=augment, mix=mix, views=views,
+                evaluate_on=split.augment_data, on_epoch=pause, checkpoint=checkpoint,
+                epoch_start=schedule.set_epoch)
+        except _Paused:
+            pass
+        return checkpoint.read_bytes()
+
