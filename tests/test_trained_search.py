@@ -125,17 +125,19 @@ def test_spaces_lists_every_space_with_its_objective(capsys):
     assert "(objective: train-evaluate)" in out and "(objective: density-matching)" in out
 
 
-@pytest.mark.parametrize("space", ["randaugment", "mix"])
+@pytest.mark.parametrize("space", ["randaugment", "mix", "pba"])
 def test_each_candidate_is_a_tune_trial_on_the_ray_engine_with_resume(tmp_path, space):
     cfg = tiny(tmp_path, space=space, engine="ray", trials=3)
     run = search(cfg, quiet=True)
     trials = run.trials()
     assert sorted(t.trial for t in trials) == [0, 1, 2] and all(t.ok for t in trials)
-    assert (run.path / "ray" / "split0-repeat0").is_dir()  # Tune's own experiment, one per search
+    if space != "pba":  # Tune's own experiment, one per search (a population is one task of the split grid)
+        assert (run.path / "ray" / "split0-repeat0").is_dir()
     run.trials_file.write_text(run.trials_file.read_text().splitlines(keepends=True)[0])
     search(cfg, resume=True, quiet=True)
     assert sorted(t.trial for t in run.trials()) == [0, 1, 2]
-    assert augsearch.load_policy(str(run.policy_file)).kind == ("randaugment" if space == "randaugment" else "recipe")
+    kinds = {"randaugment": "randaugment", "mix": "recipe", "pba": "schedule"}
+    assert augsearch.load_policy(str(run.policy_file)).kind == kinds[space]
 
 
 # ----------------------------------------------------------------------------- kind: recipe

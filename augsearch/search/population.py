@@ -112,9 +112,9 @@ def state_name(split: int, repeat: int, suffix: str) -> str:
 
 
 def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size: int, interval: int, seed: int,
-                   repeat: int, device: torch.device) -> None:
-    """Train a population of ``size`` members for ``objective.epochs`` epochs on the split, then
-    record each member as a trial (best member first is the search's result)."""
+                   repeat: int, device: torch.device, record: Sequence[int]) -> None:
+    """Train a population of ``size`` members for ``objective.epochs`` epochs on the split (or
+    what remains of it), then record the members numbered in ``record`` as trials."""
     epochs = objective.epochs
     train = split.model_data
     classes = len(train.classes)
@@ -148,7 +148,8 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
             store.write_bytes(state_name(split.index, repeat, f"-member{i}.pt"), weights[i])
         store.write_bytes(state_file, json.dumps({"epoch": epoch + 1, "members": [m.to_json() for m in members],
                                                   "events": events}).encode())
-    for number, member in enumerate(members):
+    for number in record:
+        member = members[number]
         schedule = Schedule([Phase(s, v) for s, v in _merged(member.phases)], epochs=epochs,
                             source=f"augsearch PBA search, member {number} of {size}")
         metrics = {"accuracy": member.accuracy, "loss": member.loss, "epochs": epochs, "exploits": member.exploits,

@@ -56,11 +56,13 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
     if getattr(space, "population", False):
         if not isinstance(objective, TrainEvaluate):
             raise AugsearchError(f"the {space.name} space trains a population: it needs --objective train-evaluate")
+        size = expected_trials(space, budget)
         for repeat in range(budget.repeats):
-            if not any(t.repeat == repeat for t in done):
-                run_population(split, objective=objective, store=run, size=expected_trials(space, budget),
-                               interval=budget.interval, seed=seed_of(budget.seed, split.index, repeat),
-                               repeat=repeat, device=device)
+            missing = sorted(set(range(size)) - {t.trial for t in done if t.repeat == repeat})
+            if missing:
+                run_population(split, objective=objective, store=run, size=size, interval=budget.interval,
+                               seed=seed_of(budget.seed, split.index, repeat), repeat=repeat, device=device,
+                               record=missing)
         return
     scorer = objective.prepare(split, run, device)
     distributions = space.distributions()

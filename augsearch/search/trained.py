@@ -71,7 +71,7 @@ class TrainEvaluate(Objective):
             stopped = 0.0
             try:
                 fit(model, train, recipe, device=device, seed=seed, augment=augment, mix=mix, views=views,
-                    evaluate_on=held, on_epoch=on_epoch)
+                    evaluate_on=held, on_epoch=on_epoch, epoch_start=getattr(policy, "set_epoch", None))
             except _StoppedEarlyError:
                 stopped = 1.0
             return {**last, "stopped_early": stopped, **scores}
