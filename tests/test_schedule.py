@@ -18,12 +18,15 @@ import augsearch
 from augsearch import Schedule, load_policy
 from augsearch.cli import main
 from augsearch.conventions import CONVENTIONS
+from augsearch.data import load_dataset
 from augsearch.errors import PolicyError
 from augsearch.export.albumentations import to_albumentations
 from augsearch.export.imgaug import to_imgaug
 from augsearch.export.torchvision import to_torchvision
+from augsearch.models import build_model
 from augsearch.ops import OPS
 from augsearch.schedule import PBA_OPS, Phase, pba_phases, read_pba_log
+from augsearch.trainer import Recipe, fit
 
 ZERO = [0] * 60
 CIFAR_STARTS = [0, 12, 34, 54, 74, 75, 81, 84, 111, 117, 138, 144, 153, 160, 177, 183, 195]
@@ -374,6 +377,37 @@ def test_train_calls_set_epoch_at_each_epoch_and_stretches(tmp_path, monkeypatch
     used = load_policy(out / "policy.yaml")
     assert used.epochs == 2 and [p.start for p in used.phases] == [0, 1]
     assert json.loads((out / "metrics.json").read_text())["policy_kind"] == "schedule"
+
+
+def test_a_resumed_fit_sets_the_epoch_it_resumes_at(tmp_path):
+    data = load_dataset("digits", subset=256)
+    recipe = Recipe(3, batch_size=64, lr=0.05)
+
+    def run(checkpoint, **hooks):
+        schedule = Schedule([(0, ZERO), (2, vector(Invert=(10, 0), Rotate=(10, 10)))], epochs=3)  # a fresh process's
+        calls = []
+
+        def epoch_start(epoch):
+            calls.append(epoch)
+            schedule.set_epoch(epoch)
+
+        net = build_model("small-cnn", num_classes=10, image_size=16, seed=0)
+        try:
+            history = fit(net, data, recipe, seed=1, augment=schedule, checkpoint=checkpoint, epoch_start=epoch_start,
+                          **hooks).history
+        except KeyboardInterrupt:
+            history = None
+        return calls, history
+
+    def stop_after_two(metrics):
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    calls, whole = run(tmp_path / "a.pt")
+    assert calls == [0, 1, 2]
+    assert run(tmp_path / "b.pt", on_epoch=stop_after_two) == ([0, 1], None)
+    calls, resumed = run(tmp_path / "b.pt")
+    assert calls == [2] and [h["loss"] for h in resumed] == [h["loss"] for h in whole]
 
 
 def test_show_draws_the_phase_of_an_epoch(tmp_path, capsys):
