@@ -125,19 +125,29 @@ def test_spaces_lists_every_space_with_its_objective(capsys):
     assert "(objective: train-evaluate)" in out and "(objective: density-matching)" in out
 
 
-@pytest.mark.parametrize("space", ["randaugment", "mix", "pba"])
+@pytest.mark.parametrize("space", ["randaugment", "mix"])
 def test_each_candidate_is_a_tune_trial_on_the_ray_engine_with_resume(tmp_path, space):
     cfg = tiny(tmp_path, space=space, engine="ray", trials=3)
     run = search(cfg, quiet=True)
     trials = run.trials()
     assert sorted(t.trial for t in trials) == [0, 1, 2] and all(t.ok for t in trials)
-    if space != "pba":  # Tune's own experiment, one per search (a population is one task of the split grid)
-        assert (run.path / "ray" / "split0-repeat0").is_dir()
+    assert (run.path / "ray" / "split0-repeat0").is_dir()  # Tune's own experiment, one per search
     run.trials_file.write_text(run.trials_file.read_text().splitlines(keepends=True)[0])
     search(cfg, resume=True, quiet=True)
     assert sorted(t.trial for t in run.trials()) == [0, 1, 2]
-    kinds = {"randaugment": "randaugment", "mix": "recipe", "pba": "schedule"}
-    assert augsearch.load_policy(str(run.policy_file)).kind == kinds[space]
+    assert augsearch.load_policy(str(run.policy_file)).kind == {"randaugment": "randaugment", "mix": "recipe"}[space]
+
+
+def test_pba_on_ray_runs_the_population_under_tunes_population_based_training(tmp_path):
+    cfg = tiny(tmp_path, space="pba", engine="ray", trials=4, epochs=2, interval=1)
+    run = search(cfg, quiet=True)
+    trials = run.trials()
+    assert sorted(t.trial for t in trials) == [0, 1, 2, 3] and all(t.ok for t in trials)
+    assert sum(t.metrics["exploits"] for t in trials) >= 1  # the worst quarter copied the best at epoch 1
+    copied = [t.policy() for t in trials if t.metrics["exploits"]]
+    assert all([p.start for p in schedule.phases] == [0, 1] for schedule in copied)
+    assert (run.path / "ray" / "population-split0-repeat0").is_dir()
+    assert augsearch.load_policy(str(run.policy_file)).kind == "schedule"
 
 
 # ----------------------------------------------------------------------------- kind: recipe
@@ -236,7 +246,7 @@ def test_explore_moves_values_within_range():
 def test_an_interrupted_population_resumes_from_its_last_round(tmp_path, monkeypatch):
     from augsearch.search import population
     calls = []
-    real = population._train_one_epoch
+    real = population.train_one_epoch
 
     def counted(*args, **kwargs):
         calls.append(1)
@@ -245,7 +255,7 @@ def test_an_interrupted_population_resumes_from_its_last_round(tmp_path, monkeyp
         return real(*args, **kwargs)
 
     resuming = False
-    monkeypatch.setattr(population, "_train_one_epoch", counted)
+    monkeypatch.setattr(population, "train_one_epoch", counted)
     cfg = tiny(tmp_path, space="pba", trials=4, epochs=3, interval=1)
     with pytest.raises(KeyboardInterrupt):
         search(cfg, quiet=True)

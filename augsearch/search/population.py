@@ -101,6 +101,15 @@ class Member:
         return {"phases": [[s, list(v)] for s, v in self.phases], "scores": {str(k): v for k, v in self.scores.items()},
                 "accuracy": self.accuracy, "loss": self.loss, "exploits": self.exploits}
 
+    def trial(self, split: int, repeat: int, number: int, *, size: int, epochs: int) -> Trial:
+        """The member's record: its final policy as params, its policy history as the candidate."""
+        schedule = Schedule([Phase(s, v) for s, v in _merged(self.phases)], epochs=epochs,
+                            source=f"augsearch PBA search, member {number} of {size}")
+        metrics = {"accuracy": self.accuracy, "loss": self.loss, "epochs": epochs, "exploits": self.exploits,
+                   **{epoch_key(e): s for e, s in sorted(self.scores.items())}}
+        return Trial(split, repeat, number, dict(zip(param_names(), self.vector)), schedule.to_config(),
+                     self.scores[epochs], metrics=metrics)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Member:
         return cls([(int(s), tuple(v)) for s, v in data["phases"]], {int(k): v for k, v in data["scores"].items()},
@@ -116,10 +125,8 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
     """Train a population of ``size`` members for ``objective.epochs`` epochs on the split (or
     what remains of it), then record the members numbered in ``record`` as trials."""
     epochs = objective.epochs
-    train = split.model_data
-    classes = len(train.classes)
-    recipe = Recipe(epochs, min(objective.batch_size, len(train)), objective.lr, objective.weight_decay,
-                    warmup_epochs=min(1.0, epochs / 5))
+    classes = len(split.model_data.classes)
+    recipe = member_recipe(objective, split)
     state_file = state_name(split.index, repeat, ".json")
     saved = store.read_bytes(state_file)
     if saved is None:
@@ -132,7 +139,7 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
                                  if (w := store.read_bytes(state_name(split.index, repeat, f"-member{i}.pt")))}
     for epoch in range(done, epochs):
         for i, member in enumerate(members):
-            weights[i] = _train_one_epoch(member, weights.get(i), objective=objective, recipe=recipe,
+            weights[i] = train_one_epoch(member, weights.get(i), objective=objective, recipe=recipe,
                                           split=split, classes=classes, seed=seed + i, device=device)
         if (epoch + 1) % interval == 0 and epoch + 1 < epochs:
             ranked = sorted(range(size), key=lambda i: (-members[i].scores[epoch + 1], i))
@@ -149,13 +156,14 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
         store.write_bytes(state_file, json.dumps({"epoch": epoch + 1, "members": [m.to_json() for m in members],
                                                   "events": events}).encode())
     for number in record:
-        member = members[number]
-        schedule = Schedule([Phase(s, v) for s, v in _merged(member.phases)], epochs=epochs,
-                            source=f"augsearch PBA search, member {number} of {size}")
-        metrics = {"accuracy": member.accuracy, "loss": member.loss, "epochs": epochs, "exploits": member.exploits,
-                   **{epoch_key(e): s for e, s in sorted(member.scores.items())}}
-        store.append_trial(Trial(split.index, repeat, number, dict(zip(param_names(), member.vector)),
-                                 schedule.to_config(), member.scores[epochs], metrics=metrics))
+        store.append_trial(members[number].trial(split.index, repeat, number, size=size, epochs=epochs))
+
+
+def member_recipe(objective: TrainEvaluate, split: Split) -> Recipe:
+    """How every member trains: the objective's schedule over its epochs."""
+    train = split.model_data
+    return Recipe(objective.epochs, min(objective.batch_size, len(train)), objective.lr, objective.weight_decay,
+                  warmup_epochs=min(1.0, objective.epochs / 5))
 
 
 def _merged(phases: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, tuple[int, ...]]]:
@@ -169,7 +177,7 @@ def _merged(phases: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, tuple[
     return out
 
 
-def _train_one_epoch(member: Member, weights: bytes | None, *, objective: TrainEvaluate, recipe: Recipe,
+def train_one_epoch(member: Member, weights: bytes | None, *, objective: TrainEvaluate, recipe: Recipe,
                      split: Split, classes: int, seed: int, device: torch.device) -> bytes:
     """Train ``member`` one more epoch from ``weights`` (a fit checkpoint; none: from scratch) and
     return the new checkpoint."""

@@ -69,8 +69,10 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
             first = "each candidate trains a proxy" if trains else "preparing each split (its proxy) first"
             with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first):
                 resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
-                if (todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None
-                        and not getattr(space, "population", False)):
+                if todo and cfg.engine == "ray" and getattr(space, "population", False):
+                    from augsearch.search.tuned import run_tune_population  # members as Tune trials under PBT
+                    run_tune_population(todo, work, resources)
+                elif todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None:
                     from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
                     run_tune(todo, work, resources)
                 elif todo:

@@ -1,17 +1,21 @@
 """Trained searches on Ray Tune: every candidate is one Tune trial that trains and reports after
 each epoch, so Tune's ASHA scheduler stops the weak ones early, with the space's sampler asked
-and told by a Tune searcher (or its grid enumerated). The driver alone writes the run directory:
-a Tune callback, which runs in the driver, appends each finished trial's record.
+and told by a Tune searcher (or its grid enumerated); PBA's population runs under Tune's
+PopulationBasedTraining. The driver alone writes the run directory: a Tune callback, which runs
+in the driver, appends each finished trial's record.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import random
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,11 +23,14 @@ import ray
 import torch
 from ray import tune
 from ray.tune import Callback
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 from ray.tune.search import Searcher
 
+from augsearch.draws import Draws
 from augsearch.errors import first_line
+from augsearch.schedule import VECTOR_LENGTH
 from augsearch.search.engines import Resources, ray_cluster, tune_storage
+from augsearch.search.population import QUANTILE, Member, explore, member_recipe, train_one_epoch
 from augsearch.search.rundir import RunDir, Trial
 from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, seed_of
 from augsearch.search.trained import epoch_key
@@ -159,3 +166,95 @@ class _Recorder(Callback):
         metrics |= {"epochs": epochs, "stopped_early": float(epochs < self.work.objective.epochs)}
         metrics |= {epoch_key(e): float(last[epoch_key(e)]) for e in range(1, epochs + 1) if epoch_key(e) in last}
         return Trial(**where, candidate=candidate, score=float(last["score"]), metrics=metrics, seconds=seconds)
+
+
+def run_tune_population(todo: Sequence[int], work: SplitWork, resources: Resources) -> None:
+    """PBA on Ray Tune: each member of a split's population is a Tune trial that checkpoints every
+    epoch; Tune's ``PopulationBasedTraining`` (synchronous rounds every ``--interval`` epochs, the
+    worst quarter copying the best) exploits, PBA's perturbation explores. A population with any
+    member unrecorded runs again whole (Tune cannot restart part of a population)."""
+    run = RunDir(work.run_path)
+    size = expected_trials(work.space, work.budget)
+    with ray_cluster(work, resources):
+        for split in todo:
+            for repeat in range(work.budget.repeats):
+                recorded = {t.trial for t in run.trials() if t.split == split and t.repeat == repeat}
+                missing = set(range(size)) - recorded
+                if not missing:
+                    continue
+                draws = Draws(torch.Generator().manual_seed(seed_of(work.budget.seed, split, repeat)))
+                scheduler = PopulationBasedTraining(
+                    time_attr="training_iteration", metric="score", mode="max",
+                    perturbation_interval=work.budget.interval, quantile_fraction=QUANTILE, synch=True,
+                    custom_explore_fn=functools.partial(_explored, draws=draws))
+                trainable = tune.with_resources(
+                    tune.with_parameters(_member, work=work, split=split, cpus=resources.cpus_per_trial),
+                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space={"seed": tune.grid_search([seed_of(work.budget.seed, split, repeat, i)
+                                                           for i in range(size)]),
+                                 "vector": [0] * VECTOR_LENGTH},
+                    tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=1),
+                    run_config=tune.RunConfig(
+                        name=f"population-split{split}-repeat{repeat}", storage_path=tune_storage(work), verbose=0,
+                        log_to_file=True, callbacks=[_MemberRecorder(run, split=split, repeat=repeat, size=size,
+                                                                     epochs=work.objective.epochs, record=missing)],
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                        failure_config=tune.FailureConfig(max_failures=0)))
+                tuner.fit()
+
+
+def _explored(config: dict[str, Any], *, draws: Draws) -> dict[str, Any]:
+    """PBT's explore step: PBA's perturbation of the copied policy."""
+    return {**config, "vector": list(explore(config["vector"], draws))}
+
+
+def _member(config: dict[str, Any], *, work: SplitWork, split: int, cpus: float) -> None:
+    """One member as a Tune trial: from its checkpoint (its own, or the one PBT copied into it) with
+    the policy of its config, one epoch per report, a checkpoint with every report."""
+    torch.set_num_threads(max(1, int(cpus)))
+    device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+    vector = tuple(config["vector"])
+    member, weights = Member([(0, vector)]), None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            weights = (Path(folder) / "member.pt").read_bytes()
+            member = Member.from_json(json.loads((Path(folder) / "member.json").read_text()))
+        if vector != member.vector:  # PBT copied another member's state and explored its policy
+            member.phases.append((len(member.scores), vector))
+            member.exploits += 1
+    data = work.split(split)
+    recipe = member_recipe(work.objective, data)
+    while len(member.scores) < recipe.epochs:
+        weights = train_one_epoch(member, weights, objective=work.objective, recipe=recipe, split=data,
+                                  classes=len(data.model_data.classes), seed=config["seed"], device=device)
+        with tempfile.TemporaryDirectory(prefix="augsearch-member-") as folder:
+            (Path(folder) / "member.pt").write_bytes(weights)
+            (Path(folder) / "member.json").write_text(json.dumps(member.to_json()))
+            epoch = len(member.scores)
+            tune.report({"score": member.scores[epoch], "accuracy": member.accuracy, "loss": member.loss,
+                         "epochs": epoch, "member": json.dumps(member.to_json())},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class _MemberRecorder(Callback):
+    """Driver side: records each finished member, numbered by the order Tune created them."""
+
+    def __init__(self, run: RunDir, *, split: int, repeat: int, size: int, epochs: int, record: set[int]) -> None:
+        self.run, self.split, self.repeat, self.record = run, split, repeat, record
+        self.size, self.epochs = size, epochs
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        number = trials.index(trial)
+        if number in self.record:
+            member = Member.from_json(json.loads(trial.last_result["member"]))
+            self.run.append_trial(member.trial(self.split, self.repeat, number, size=self.size, epochs=self.epochs))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        number = trials.index(trial)
+        if number in self.record:
+            error = trial.get_error() if hasattr(trial, "get_error") else None
+            text = first_line(error) if error is not None else "the member's process failed"
+            self.run.append_trial(Trial(self.split, self.repeat, number, {}, None, None, error=f"TuneError: {text}"))
