@@ -271,3 +271,19 @@ def test_an_interrupted_population_resumes_from_its_last_round(tmp_path, monkeyp
 def test_pba_needs_train_evaluate(tmp_path):
     with pytest.raises(ConfigError, match="needs --objective train-evaluate, not density-matching"):
         tiny(tmp_path, space="pba", objective="density-matching", score="best-of-k")
+
+
+def test_the_report_of_a_trained_search_shows_every_candidates_curve(tmp_path):
+    out = tmp_path / "mix"
+    assert main(["run", "--space", "mix", "--dataset", "digits", "--subset", "200", "--epochs", "2", "--trials", "2",
+                 "--top-n", "1", "--folds", "1", "--engine", "local", "--out", str(out), "--quiet"]) == 0
+    page = (out / "report.html").read_text()
+    assert "candidate training curves" in page and "kind: recipe" not in page.split("<nav>")[0]
+    assert (out / "report" / "proxies.png").stat().st_size > 1000
+
+
+def test_show_draws_a_recipe_with_its_mixing(tmp_path):
+    path = from_config(RECIPE).save(tmp_path / "recipe.yaml")
+    png = tmp_path / "grid.png"
+    assert main(["show", str(path), "--out", str(png)]) == 0
+    assert png.stat().st_size > 1000

@@ -22,6 +22,7 @@ from augsearch.mixing import Mixup
 from augsearch.ops import OPS
 from augsearch.plans import Applied, Plan
 from augsearch.policy import Augment
+from augsearch.recipe import AugmentationRecipe
 from augsearch.specs import load_policy
 from augsearch.viz.draw import Tile, sheet, to_pil
 
@@ -158,6 +159,12 @@ def sample_tiles(policy: Any, images: torch.Tensor | Sequence[Image.Image], *, n
     for _ in range(n):
         if isinstance(policy, Mixup):
             out, texts = _mix(policy, batch, label_t, classes, generator)
+        elif isinstance(policy, AugmentationRecipe):  # per image, then its batch mixing when labels are given
+            out, texts = policy.image(batch, generator=generator), [""] * rows
+            if policy.mixes and label_t is not None:
+                count = max(len(classes), int(label_t.max()) + 1, 2)
+                out, targets = policy.batch(out, label_t, num_classes=count, generator=generator)
+                texts = [soft_label(t, classes) for t in targets]
         else:
             # Augment.trace, not policy.trace: AugMix with jsd=True would return three views
             out, plans = Augment.trace(policy, batch, generator=generator)

@@ -71,7 +71,8 @@ def read_run(run_dir: str | Path) -> Run:
     if not trials:
         raise ReportError(f"{path / 'trials.jsonl'}: no trials recorded")
     splits = sorted({t.split for t in trials})
-    proxies = [read_proxy(path / "proxies" / f"split{k}.json") for k in splits]
+    trained = config.get("objective") not in (None, "density-matching")  # candidates train their own proxies
+    proxies = [] if trained else [read_proxy(path / "proxies" / f"split{k}.json") for k in splits]
     policy_file = path / "policy.yaml"
     if not policy_file.is_file():
         raise ReportError(f"{policy_file}: missing (the search writes it when it finishes)")
@@ -214,6 +215,27 @@ def plot_proxies(proxies: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
+def plot_candidates(trials: Sequence[Trial]) -> Figure:
+    """Each trained candidate's held-out score after every epoch; the ones early stopping ended
+    are drawn thin and grey, so the halving is visible."""
+    fig = _figure(11, 3.8)
+    ax = fig.subplots()
+    stopped = 0
+    for t in sorted((t for t in trials if t.ok), key=lambda t: t.score):
+        curve = sorted((int(k.split("_")[1]), v) for k, v in t.metrics.items()
+                       if k.startswith("epoch_") and k.endswith("_score"))
+        early = bool(t.metrics.get("stopped_early"))
+        stopped += early
+        ax.plot([e for e, _ in curve], [v for _, v in curve], marker="o", markersize=2,
+                color="0.7" if early else None, linewidth=0.8 if early else 1.6)
+    _integer_ticks(ax.xaxis)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("held-out score")
+    ax.set_title(f"Every candidate's score per epoch ({stopped} of {sum(t.ok for t in trials)} stopped early, grey)")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def sample_picture(run: Run) -> tuple[Image.Image, str]:
     """A sample grid of the final policy on the run's own dataset (photos when it will not load)."""
     config = run.config
@@ -301,7 +323,7 @@ def _duration(seconds: Any) -> str:
 
 def top_candidates(run: Run) -> str:
     scored = sorted((t for t in run.trials if t.ok), key=lambda t: -t.score)[:TOP_CANDIDATES]
-    metrics = sorted({k for t in scored for k in t.metrics if not k.endswith("_seconds")})
+    metrics = sorted({k for t in scored for k in t.metrics if not k.endswith(("_seconds", "_score"))})
     rows = [(*(html.escape(_number(v)) for v in (rank, t.split, t.repeat, t.trial, t.score,
                                                    *(t.metrics.get(k) for k in metrics))),
              candidate_html(t.policy(), run))
@@ -437,7 +459,8 @@ def write_report(run_dir: str | Path) -> Path:
     out = run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
     pngs = {}
-    figures = {"scores": plot_scores(run.trials), "proxies": plot_proxies(run.proxies)}
+    figures = {"scores": plot_scores(run.trials),
+               "proxies": plot_proxies(run.proxies) if run.proxies else plot_candidates(run.trials)}
     if isinstance(run.policy, Policy):
         figures["ops"] = plot_ops(run.policy)
     for name, fig in figures.items():
@@ -459,7 +482,9 @@ def write_report(run_dir: str | Path) -> Path:
         "samples": (f'<p class="note">{html.escape(note)}</p>' if note else "")
                    + "<p>First column: original; under each draw, the ops that fired.</p>"
                    + _img(pngs["samples"], "the final policy on sample images"),
-        "proxies": _img(pngs["proxies"], "proxy training curves"),
+        "proxies": (_img(pngs["proxies"], "proxy training curves") if run.proxies
+                    else "<p>Each candidate trained its own proxy, scored on held-out data after every epoch.</p>"
+                    + _img(pngs["proxies"], "candidate training curves")),
         "config": config_table(c),
     }
     shown = list(SECTIONS)
