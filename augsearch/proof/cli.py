@@ -1,17 +1,19 @@
-"""``augsearch train`` and ``augsearch compare``."""
+"""``augsearch train`` and ``augsearch compare``. Their option tables import torch, so they are
+imported inside the functions (see :mod:`augsearch.policy_cli`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from augsearch import options
 from augsearch.commands import command
 from augsearch.errors import ConfigError
-from augsearch.proof.train import TrainConfig
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from augsearch import options
+    from augsearch.proof.train import TrainConfig
+
     p.add_argument("policy", nargs="?", help="a policy file, a bundled name, a spec, or none (the base only)")
     p.add_argument("-c", "--config", help="YAML config file; flags given here override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted training run (its config is kept)")
@@ -22,7 +24,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", _train_args)
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model with a policy and report top-1 on held-out data no search saw."""
-    from augsearch.proof.train import resolve, run_training
+    from augsearch import options
+    from augsearch.proof.train import TrainConfig, resolve, run_training
 
     overrides = options.given(args, TrainConfig)
     if args.resume:
@@ -39,6 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _compare_args(p: argparse.ArgumentParser) -> None:
+    from augsearch import options
     from augsearch.proof.compare import CompareConfig
 
     p.add_argument("targets", nargs="*", metavar="POLICY|RUN_DIR",
@@ -53,6 +57,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 @command("compare", _compare_args)
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train policies and controls over seeds; say with a confidence interval whether the first is better."""
+    from augsearch import options
     from augsearch.proof.compare import CompareConfig, CompareDir, compare, resolve
 
     overrides = options.given(args, CompareConfig)

@@ -1,5 +1,5 @@
 """``augsearch run`` and ``augsearch spaces``: the flags come from the fields of RunConfig, their
-choices from the registries."""
+choices from the registries (imported inside the functions, see :mod:`augsearch.policy_cli`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import argparse
 import json
 import sys
 
-from augsearch import options
 from augsearch.commands import command
-from augsearch.registry import build
-from augsearch.search.config import RunConfig, resolve
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
+    from augsearch import options
+    from augsearch.search.config import RunConfig
+
     p.add_argument("-c", "--config", help="YAML config file; flags given here override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its config is kept)")
     p.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=False,
@@ -26,6 +26,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 @command("run", _run_args)
 def cmd_run(args: argparse.Namespace) -> int:
     """Search an augmentation policy for a dataset and write it as a policy file."""
+    from augsearch import options
+    from augsearch.search.config import RunConfig, resolve
     from augsearch.search.run import search
 
     overrides = options.given(args, RunConfig)
@@ -70,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 @command("spaces", lambda p: None)
 def cmd_spaces(args: argparse.Namespace) -> int:
     """The search spaces ``augsearch run --space`` accepts."""
+    from augsearch.registry import build
     from augsearch.search.spaces import SPACES
 
     for name, factory in SPACES.items():
