@@ -7,8 +7,10 @@ import importlib
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +227,45 @@ def test_resume_refuses_other_options_in_one_line(command, capsys):
     assert main(command) == 2
     err = capsys.readouterr().err.strip()
     assert "--resume keeps the run's own config; drop" in err and len(err.splitlines()) == 1
+
+
+def test_a_missing_folder_in_a_config_file_names_the_file_and_field(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "mine.yaml"
+    config.write_text("dataset: folder:pictures/train\nepochs: 1\n")
+    assert main(["run", "-c", str(config), "--out", "r"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"augsearch run: error: {config}: dataset: 'folder:pictures/train': no pictures/train in the "
+                   f"working directory {tmp_path}; put it there or override it: --dataset folder:PATH"]
+    assert not (tmp_path / "r").exists()  # refused before anything was made
+    config.write_text(f"val: folder:{tmp_path / 'held-out'}\n")  # an absolute path; train checks too
+    assert main(["train", "none", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: val: 'folder:{tmp_path / 'held-out'}': no {tmp_path / 'held-out'};" in err
+    assert "working directory" not in err
+
+
+def test_a_flag_or_the_folder_itself_satisfies_the_check(tmp_path, monkeypatch):
+    from augsearch.options import check_paths
+    from augsearch.proof.compare import CompareConfig
+    from augsearch.search.config import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "mine.yaml"
+    config.write_text("dataset: folder:pictures/train\nval: folder:~/../no-such-folder-anywhere\n")
+    check_paths(RunConfig, file=config, overrides={"dataset": "digits", "val": "digits"})  # the flags win
+    check_paths(RunConfig, file=None, overrides={"dataset": "folder:pictures/train"})  # flags: data.py says it
+    with pytest.raises(ConfigError, match=re.escape("val: 'folder:~/../no-such-folder-anywhere': no ~/../no-such")):
+        check_paths(CompareConfig, file=config, overrides={"dataset": "digits", "val": None})
+    (tmp_path / "pictures" / "train").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="val:"):  # the dataset is there now; val is still missing
+        check_paths(RunConfig, file=config, overrides={})
+
+
+def test_the_folder_experiment_says_where_its_images_go(tmp_path, capsys, monkeypatch):
+    experiment = Path(__file__).resolve().parent.parent / "experiments" / "reduced-cifar10-folder-cpu.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-c", str(experiment)]) == 2
+    err = capsys.readouterr().err
+    assert f"{experiment}: dataset: 'folder:data/reduced-cifar10/train': no data/reduced-cifar10/train" in err
+    assert "--dataset folder:PATH" in err and not (tmp_path / "runs").exists()

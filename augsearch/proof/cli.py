@@ -32,6 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         options.refuse_on_resume(overrides, "--config" if args.config else "")
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
+    options.check_paths(TrainConfig, file=args.config, overrides=overrides)
     metrics = run_training(cfg, resume=bool(args.resume), quiet=args.quiet)
     ema = f", EMA {metrics['ema_top1']:.4f}" if "ema_top1" in metrics else ""
     print(f"top-1 {metrics['top1']:.4f}{ema} on {metrics['test_size']} held-out images "
@@ -71,6 +72,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if Path(target).is_dir():
                 raise ConfigError(f"{target} is a directory but no search's run directory (no config.yaml)")
         cfg = resolve(file=args.config, overrides={**overrides, "policies": tuple(args.targets) or None})
+    options.check_paths(CompareConfig, file=args.config, overrides=overrides)
     summary = compare(cfg, resume=bool(args.resume), quiet=args.quiet)
     if not args.quiet:
         from augsearch.proof.compare import markdown

@@ -35,6 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         options.refuse_on_resume(overrides, "--config" if args.config else "")
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
+    options.check_paths(RunConfig, file=args.config, overrides=overrides)
     run = search(cfg, resume=bool(args.resume), quiet=args.quiet)
     if cfg.compare:
         from augsearch.proof.compare import compare, markdown
