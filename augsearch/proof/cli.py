@@ -18,6 +18,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="YAML config file; flags given here override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted training run (its config is kept)")
     p.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=False, help="no line per epoch")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each epoch's metrics into DIR as TensorBoard scalars")
     options.add_flags(p, TrainConfig, skip=("policy",))
 
 
@@ -25,6 +26,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model with a policy and report top-1 on held-out data no search saw."""
     from augsearch import options
+    from augsearch.loggers import log_dir
     from augsearch.proof.train import TrainConfig, resolve, run_training
 
     overrides = options.given(args, TrainConfig)
@@ -33,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     options.check_paths(TrainConfig, file=args.config, overrides=overrides)
-    metrics = run_training(cfg, resume=bool(args.resume), quiet=args.quiet)
+    metrics = run_training(cfg, resume=bool(args.resume), quiet=args.quiet, tensorboard=log_dir(args.tensorboard))
     ema = f", EMA {metrics['ema_top1']:.4f}" if "ema_top1" in metrics else ""
     print(f"top-1 {metrics['top1']:.4f}{ema} on {metrics['test_size']} held-out images "
           f"({metrics['holdout']['kind']}); policy {metrics['policy']}, base {metrics['base']}, {metrics['model']}, "

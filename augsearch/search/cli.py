@@ -20,6 +20,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="no progress display; print only the result paths")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                    help="write RUN_DIR/report.html at the end")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each trial's score and metrics into DIR as "
+                   "TensorBoard scalars, while the search runs")
     options.add_flags(p, RunConfig)
 
 
@@ -27,6 +29,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Search an augmentation policy for a dataset and write it as a policy file."""
     from augsearch import options
+    from augsearch.loggers import log_dir
     from augsearch.search.config import RunConfig, resolve
     from augsearch.search.run import search
 
@@ -36,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     options.check_paths(RunConfig, file=args.config, overrides=overrides)
-    run = search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    run = search(cfg, resume=bool(args.resume), quiet=args.quiet, tensorboard=log_dir(args.tensorboard))
     if cfg.compare:
         from augsearch.proof.compare import compare, markdown
         from augsearch.proof.compare import resolve as resolve_compare
