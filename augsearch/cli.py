@@ -55,15 +55,16 @@ class _Version(argparse.Action):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = chosen_command(argv)
+    prefix = f"augsearch {name}" if name else "augsearch"  # as argparse names the failing parser
     try:
         args = build_parser(argv).parse_args(argv)  # a subcommand's setup may import torch: inside the try
         return args.func(args)
     except AugsearchError as err:
-        print(f"augsearch {name}: error: {err}", file=sys.stderr)
+        print(f"{prefix}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         detail = f": {err}" if str(err) else ""
-        print(f"augsearch {name}: interrupted{detail}", file=sys.stderr)
+        print(f"{prefix}: interrupted{detail}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`augsearch policies | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
