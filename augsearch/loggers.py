@@ -7,27 +7,26 @@ its configuration: a run's ``config.yaml`` does not hold it.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from augsearch.errors import ConfigError, first_line
+from augsearch.errors import ConfigError
 from augsearch.search.rundir import RunDir, RunDirError
 
 
 def log_dir(path: str | Path | None) -> Path | None:
-    """``path`` made and writable, checked before a run starts so that a mistake costs nothing."""
+    """``path``, once it is clear that it can be written, before a run starts; it is made only
+    when the run starts writing scalars, after its own checks, so a start that fails leaves nothing."""
     if path is None:
         return None
     folder = Path(path).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / ".augsearch-write-check").touch()
-        (folder / ".augsearch-write-check").unlink()
-    except OSError as err:
-        raise ConfigError(f"--tensorboard {path}: cannot write here ({err.strerror or first_line(err)})") from None
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--tensorboard {path}: cannot write here ({existing} is not a writable folder)")
     return folder
 
 

@@ -76,4 +76,4 @@ def test_an_unusable_folder_is_refused_before_anything_starts(tmp_path, command,
     assert main([*command, "--out", str(out), "--tensorboard", str(blocker / "tb")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--tensorboard {blocker / 'tb'}: cannot write here" in err[0]
-    assert not out.exists()
+    assert not out.exists() and not (blocker / "tb").exists()
