@@ -90,6 +90,25 @@ def resolve(cls: type[C], *, file: str | Path | None = None, overrides: dict[str
     return cls(**values)
 
 
+def check_paths(cls: type, *, file: str | Path | None, overrides: dict[str, Any]) -> None:
+    """Each ``NAME:PATH`` option (``dataset: folder:PATH``) that config ``file`` sets and no flag
+    overrides names a path that exists; else one error naming the file, the field and the path,
+    because a relative path in a config file is read from the working directory, not the file's."""
+    if not file:
+        return
+    for key, value in read_file(cls, file).items():
+        registry = _fields(cls)[key].metadata["names"]
+        if registry is None or overrides.get(key) is not None:
+            continue
+        for each in value if isinstance(value, tuple) else (value,):
+            family, _, argument = (each or "").partition(":")
+            path = Path(argument).expanduser()
+            if f"{family}:PATH" in registry and argument and not path.exists():
+                where = "" if path.is_absolute() else f" in the working directory {Path.cwd()}"
+                raise ConfigError(f"{file}: {key}: {shown(each)}: no {argument}{where}; put it there or "
+                                  f"override it: --{key.replace('_', '-')} {family}:PATH")
+
+
 def add_flags(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
     """A ``--flag`` per field of ``cls``; each defaults to ``None`` (not given), booleans negatable."""
     for name, f in _fields(cls).items():

@@ -1,4 +1,8 @@
-"""``augsearch ops``, ``augsearch policies`` and ``augsearch export``: the policy DSL's commands."""
+"""``augsearch ops``, ``augsearch policies`` and ``augsearch export``: the policy DSL's commands.
+
+Like every command module, this one imports torch and the registries inside the functions that
+need them, so that ``augsearch --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ import sys
 from pathlib import Path
 
 from augsearch.commands import command
-from augsearch.conventions import CONVENTIONS
 from augsearch.errors import ConfigError
 
 
 def _ops_args(p: argparse.ArgumentParser) -> None:
+    from augsearch.conventions import CONVENTIONS
+
     p.add_argument("--convention", help="show one convention only: " + ", ".join(CONVENTIONS.names()))
 
 
@@ -22,7 +27,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from augsearch.conventions import get_convention
+    from augsearch.conventions import CONVENTIONS, get_convention
     from augsearch.ops import OPS
 
     conventions = [get_convention(args.convention)] if args.convention else list(CONVENTIONS.values())

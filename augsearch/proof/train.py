@@ -25,6 +25,7 @@ from augsearch import options
 from augsearch.data import DATASETS, TrainTest, load_train_test
 from augsearch.errors import ConfigError
 from augsearch.families import AugMix
+from augsearch.loggers import Scalars
 from augsearch.mixing import Mixup
 from augsearch.models import MODELS, build_model
 from augsearch.options import option
@@ -143,9 +144,10 @@ def pipeline(policy: PolicyData | None, base: BatchAugment | None, *,
 
 
 def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | None = None,
-                 quiet: bool = True) -> dict[str, Any]:
+                 quiet: bool = True, tensorboard: Path | None = None) -> dict[str, Any]:
     """Train as ``cfg`` says in its run directory and return ``metrics.json``'s content; a finished
-    run is read back, an interrupted one (``resume``) continues from its last epoch."""
+    run is read back, an interrupted one (``resume``) continues from its last epoch. ``tensorboard``:
+    a folder for each epoch's metrics as TensorBoard scalars (:mod:`augsearch.loggers`)."""
     run = TrainDir(cfg.out)
     with run.locked():
         if resume:
@@ -172,9 +174,11 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
         torch.set_num_threads(threads)
         device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         console = None if quiet else Console(stderr=True, highlight=False)
+        board = Scalars(tensorboard)
 
         def on_epoch(metrics: dict) -> None:
             run.append_line(run.epochs_file, json.dumps(metrics))
+            board.write(metrics, step=metrics["epoch"])
             if console is not None:
                 console.print(f"epoch {metrics['epoch']}/{cfg.epochs}: loss {metrics['loss']:.3f}, train "
                               f"{metrics['train_acc']:.3f}, held-out {metrics['test_acc']:.3f} "
@@ -184,6 +188,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
         result = fit(model, data.train, cfg.recipe(), device=device, seed=cfg.seed, augment=augment, mix=mix,
                      views=views, evaluate_on=data.test, on_epoch=on_epoch, checkpoint=run.checkpoint,
                      epoch_start=getattr(policy, "set_epoch", None))
+        board.close()
         history = result.history  # with the epochs before a resume: metrics.jsonl is rewritten from it
         run.write_whole(run.epochs_file, "".join(json.dumps(m) + "\n" for m in history).encode())
         final = evaluate(model, data.test.images, data.test.labels, device=device)

@@ -1,5 +1,5 @@
 """``augsearch run`` and ``augsearch spaces``: the flags come from the fields of RunConfig, their
-choices from the registries."""
+choices from the registries (imported inside the functions, see :mod:`augsearch.policy_cli`)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,30 @@ import argparse
 import json
 import sys
 
-from augsearch import options
 from augsearch.commands import command
-from augsearch.registry import build
-from augsearch.search.config import RunConfig, resolve
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
+    from augsearch import options
+    from augsearch.search.config import RunConfig
+
     p.add_argument("-c", "--config", help="YAML config file; flags given here override it")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its config is kept)")
     p.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=False,
                    help="no progress display; print only the result paths")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                    help="write RUN_DIR/report.html at the end")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each trial's score and metrics into DIR as "
+                   "TensorBoard scalars, while the search runs")
     options.add_flags(p, RunConfig)
 
 
 @command("run", _run_args)
 def cmd_run(args: argparse.Namespace) -> int:
     """Search an augmentation policy for a dataset and write it as a policy file."""
+    from augsearch import options
+    from augsearch.loggers import log_dir
+    from augsearch.search.config import RunConfig, resolve
     from augsearch.search.run import search
 
     overrides = options.given(args, RunConfig)
@@ -33,7 +38,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         options.refuse_on_resume(overrides, "--config" if args.config else "")
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
-    run = search(cfg, resume=bool(args.resume), quiet=args.quiet)
+    options.check_paths(RunConfig, file=args.config, overrides=overrides)
+    run = search(cfg, resume=bool(args.resume), quiet=args.quiet, tensorboard=log_dir(args.tensorboard))
     if cfg.compare:
         from augsearch.proof.compare import compare, markdown
         from augsearch.proof.compare import resolve as resolve_compare
@@ -71,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 @command("spaces", lambda p: None)
 def cmd_spaces(args: argparse.Namespace) -> int:
     """The search spaces ``augsearch run --space`` accepts."""
+    from augsearch.registry import build
     from augsearch.search.spaces import SPACES
 
     for name, factory in SPACES.items():

@@ -12,12 +12,14 @@ import platform
 import statistics
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from augsearch.data import TrainTest, load_train_test, stratified_splits
 from augsearch.errors import ConfigError
+from augsearch.loggers import TrialScalars
 from augsearch.models import build_model
 from augsearch.policy import Policy, PolicyData
 from augsearch.registry import build
@@ -32,8 +34,9 @@ from augsearch.search.spaces import SPACES
 from augsearch.search.study import Budget, SplitWork, expected_trials, kept
 
 
-def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunDir:
-    """Run (or continue) the search ``cfg`` describes; returns the finished run directory."""
+def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorboard: Path | None = None) -> RunDir:
+    """Run (or continue) the search ``cfg`` describes; returns the finished run directory.
+    ``tensorboard``: a folder for the trials' TensorBoard scalars (:mod:`augsearch.loggers`)."""
     run = RunDir(cfg.out)
     if resume:
         load_run_config(run.path)  # refuse a directory that holds no run before locking (and creating) it
@@ -67,12 +70,13 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False) -> RunD
         try:
             trains = getattr(objective, "epochs", None) is not None
             first = "each candidate trains a proxy" if trains else "preparing each split (its proxy) first"
-            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first):
+            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first), \
+                    TrialScalars(run, tensorboard, per_search=per_search):
                 resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
                 if todo and cfg.engine == "ray" and getattr(space, "population", False):
                     from augsearch.search.tuned import run_tune_population  # members as Tune trials under PBT
                     run_tune_population(todo, work, resources)
-                elif todo and cfg.engine == "ray" and getattr(objective, "epochs", None) is not None:
+                elif todo and cfg.engine == "ray" and trains:
                     from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
                     run_tune(todo, work, resources)
                 elif todo:

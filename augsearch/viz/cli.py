@@ -1,17 +1,13 @@
-"""The picture subcommands: ``augsearch show``, ``augsearch sweep`` and ``augsearch report``."""
+"""The picture subcommands: ``augsearch show``, ``augsearch sweep`` and ``augsearch report`` (torch
+and the registries are imported inside the functions, see :mod:`augsearch.policy_cli`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
 from augsearch.commands import command
-from augsearch.conventions import CONVENTIONS
-from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
-from augsearch.viz.grid import DEFAULT_TILE
 
 MAX_TILE = 1024
 
@@ -24,6 +20,9 @@ def _positive(value: int, option: str, *, high: int | None = None) -> int:
 
 
 def _show_args(p: argparse.ArgumentParser) -> None:
+    from augsearch.data import DATASETS
+    from augsearch.viz.grid import DEFAULT_TILE
+
     p.add_argument("policy", help="a policy file, a bundled name or a spec")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--images", type=Path, metavar="DIR", help="a folder of image files (default: "
@@ -42,6 +41,8 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 @command("show", _show_args)
 def cmd_show(args: argparse.Namespace) -> int:
     """Sample grid: each image, then what the policy makes of it in several draws."""
+    import torch
+
     from augsearch.data import load_dataset
     from augsearch.mixing import Mixup
     from augsearch.specs import load_policy
@@ -74,6 +75,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
+    from augsearch.conventions import CONVENTIONS
+
     p.add_argument("op", nargs="?", help="an op of the convention (augsearch ops lists them)")
     p.add_argument("--all", action="store_true", help="every op of the convention, one row each")
     p.add_argument("--convention", default="autoaugment",
