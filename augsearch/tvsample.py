@@ -3,8 +3,9 @@ of a sample agrees with its image.
 
 Why: a detection or segmentation sample is only right when its boxes, masks and keypoints move
 exactly as its image did. A policy draws one plan per sample. The images take it with augsearch's
-kernels; masks take the plan's geometric steps with the same tensor kernels, nearest neighbour,
-filled with 0, so that a mask pixel always labels the image pixel it came with; boxes and
+kernels; masks take the plan's geometric steps with the kernels that moved the image (PIL's for
+a PIL image), nearest neighbour, filled with 0, so that a mask pixel always labels the image pixel
+it came with; boxes and
 keypoints take the same steps through torchvision's own functional ops (``affine``, the flips)
 with the parameters each step stands for, so they follow torchvision's rules for their formats,
 clamping and canvas. Colour and erasing ops (Cutout) leave them as they are.
@@ -12,8 +13,9 @@ clamping and canvas. Colour and erasing ops (Cutout) leave them as they are.
 What a sample may hold: PIL images, plain tensors (the first one is the image when the sample
 has no other, as in torchvision), ``tv_tensors.Image`` and ``Video`` (uint8, or float in [0, 1]:
 converted to uint8 with rounding, augmented, converted back, so the output has the input's
-dtype on a 1/255 grid), ``BoundingBoxes``, ``Mask``, ``KeyPoints``, and anything else, which
-passes through. A 4-D image is a batch: each image gets its own plan, so nothing can follow it.
+dtype on a 1/255 grid), ``BoundingBoxes``, ``Mask``, ``KeyPoints``; other ``tv_tensors`` types
+are refused, and labels and every other value pass through, as do plain tensors beside the image.
+A 4-D image is a batch: each image gets its own plan, so nothing can follow it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
+import numpy as np
 import PIL.Image
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -35,6 +38,7 @@ from augsearch.plans import Applied, Plan, image_size
 
 TARGETS = (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.KeyPoints)
 MASK_FILL = (0,)  # what masks get where a geometric op uncovers the canvas: background
+_INT32 = torch.iinfo(torch.int32)
 
 
 def is_plain_tensor(inpt: Any) -> bool:
@@ -125,7 +129,8 @@ def draw_params(augment: SampleAugment, flat_inputs: list[Any], *,
             raise PolicyError(f"{augment.kind} cannot move the sample's {_names(targets)}: {reasons[0]}; give it only "
                               f"colour ops, or leave the {_names(targets)} out of what it augments")
         steps = geometries[0] if geometries else ()
-    return {"plans": plans, "steps": steps, "size": size, "generator": generator}
+    pil = any(isinstance(x, PIL.Image.Image) for x in images)  # masks then take PIL's kernels too
+    return {"plans": plans, "steps": steps, "size": size, "generator": generator, "pil": pil}
 
 
 def _is_image(x: Any) -> bool:
@@ -173,7 +178,7 @@ def _check_target(x: Any, size: tuple[int, int]) -> None:
 def transform(augment: SampleAugment, inpt: Any, params: dict[str, Any]) -> Any:
     """One part of a sample, augmented with the sample's plan."""
     if isinstance(inpt, tv_tensors.Mask):
-        return _move_mask(inpt, params["steps"])
+        return _move_mask(inpt, params["steps"], pil=params["pil"])
     if isinstance(inpt, (tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
         return _move_points(inpt, params["steps"], params["size"])
     if isinstance(inpt, PIL.Image.Image):
@@ -207,18 +212,39 @@ def _restore(out: torch.Tensor, like: Any, plain: torch.Tensor) -> Any:
     return tv_tensors.wrap(out, like=like) if isinstance(like, tv_tensors.TVTensor) else out
 
 
-def _move_mask(mask: tv_tensors.Mask, steps: Plan) -> tv_tensors.Mask:
-    """The geometric steps through the image's own tensor kernels, nearest neighbour: each mask pixel
-    comes from the source pixel its image pixel came from."""
+def _move_mask(mask: tv_tensors.Mask, steps: Plan, *, pil: bool) -> tv_tensors.Mask:
+    """The geometric steps through the kernels that moved the image (PIL's when the sample's image is
+    a PIL image, else the tensor ones), nearest neighbour: each mask pixel comes from the source pixel
+    its image pixel came from, even where a sample point lies on a pixel edge."""
     if not steps:
         return mask
     plain = mask.as_subclass(torch.Tensor)
-    out = plain.reshape(1, -1, *plain.shape[-2:])
-    for step in steps:
-        values = torch.tensor([0.0 if step.value is None else step.value], dtype=torch.float64)
-        aux = torch.tensor([step.aux], dtype=torch.float64)
-        out = OPS[step.op].tensor(out, values, aux, fill=MASK_FILL, interpolation="nearest")
+    if pil:
+        layers = [_pil_moved(layer, steps) for layer in plain.reshape(-1, *plain.shape[-2:])]
+        out = torch.stack(layers).to(device=plain.device, dtype=plain.dtype)
+    else:
+        out = plain.reshape(1, -1, *plain.shape[-2:])
+        for step in steps:
+            values = torch.tensor([0.0 if step.value is None else step.value], dtype=torch.float64)
+            aux = torch.tensor([step.aux], dtype=torch.float64)
+            out = OPS[step.op].tensor(out, values, aux, fill=MASK_FILL, interpolation="nearest")
     return tv_tensors.wrap(out.reshape(plain.shape), like=mask)
+
+
+def _pil_moved(layer: torch.Tensor, steps: Plan) -> torch.Tensor:
+    """One (H, W) mask layer as a 32-bit PIL image (mode I, or F for float masks), moved by PIL's kernels."""
+    if layer.is_floating_point():
+        array = layer.cpu().numpy().astype(np.float32)
+    else:
+        wide = layer.to(torch.int64)
+        if layer.numel() and not (_INT32.min <= wide.min().item() and wide.max().item() <= _INT32.max):
+            raise ValueError("with a PIL image, a Mask is moved as a 32-bit PIL image; its values must fit int32, "
+                             f"got {wide.min().item()}..{wide.max().item()}")
+        array = wide.cpu().numpy().astype(np.int32)
+    image = PIL.Image.fromarray(array)
+    for step in steps:
+        image = OPS[step.op].pil(image, step.value, step.aux, fill=MASK_FILL, interpolation="nearest")
+    return torch.from_numpy(np.asarray(image).copy())
 
 
 def _move_points(inpt: Any, steps: Plan, size: tuple[int, int]) -> Any:

@@ -164,13 +164,18 @@ def test_a_box_still_frames_its_object_after_the_image_moved(name, interpolation
 
 
 @pytest.mark.parametrize("policy", GEOMETRIC_ONLY, ids=["policy", "trivial", "randaugment", "fast-aa"])
-def test_a_mask_that_is_the_thresholded_image_moves_exactly_like_the_image(policy):
+@pytest.mark.parametrize("as_pil", [False, True], ids=["tensor", "pil"])
+def test_a_mask_that_is_the_thresholded_image_moves_exactly_like_the_image(policy, as_pil):
+    """Exactly, edge ties included (the first policy shears by 0.2, where many sample points lie on
+    pixel edges): a PIL image's mask moves with PIL's kernels, a tensor's with the tensor ones."""
     picture = image(3)
     mask = tv_tensors.Mask((picture[0] > 127).to(torch.uint8))  # fill 0 stays below the threshold
     moved = 0
     for seed in range(12):
-        out_img, out_mask = policy(tv_tensors.Image(picture), mask, generator=seeded(seed))
-        assert torch.equal(plain(out_mask), (plain(out_img)[0] > 127).to(torch.uint8))
+        inpt = to_pil(picture) if as_pil else tv_tensors.Image(picture)
+        out_img, out_mask = policy(inpt, mask, generator=seeded(seed))
+        out_img = to_tensor(out_img) if as_pil else plain(out_img)
+        assert torch.equal(plain(out_mask), (out_img[0] > 127).to(torch.uint8))
         moved += not torch.equal(plain(out_mask), plain(mask))
     assert moved >= 10
 
@@ -194,6 +199,11 @@ def test_masks_of_many_objects_and_any_label_dtype_move_and_keep_their_values():
     assert out_masks.dtype == torch.int64 and out_masks.shape == (2, H, W) and out_flags.dtype == torch.bool
     assert set(plain(out_masks).unique().tolist()) <= set(labels.unique().tolist()) | {0}
     assert torch.equal(plain(out_flags), plain(out_masks) > 500)  # the fill 0 is no flag either
+    pil_img, pil_masks, pil_flags = policy(to_pil(image()), masks, flags, generator=seeded(0))
+    assert pil_masks.dtype == torch.int64 and pil_flags.dtype == torch.bool
+    assert torch.equal(plain(pil_flags), plain(pil_masks) > 500)
+    with pytest.raises(ValueError, match="must fit int32"):
+        policy(to_pil(image()), tv_tensors.Mask(torch.full((H, W), 2**40)))
 
 
 # ----------------------------------------------------------------------------- types, pipelines, samples
