@@ -142,7 +142,9 @@ def _is_batch(x: Any) -> bool:
 
 
 def _names(targets: list[Any]) -> str:
-    return " and ".join(sorted({type(x).__name__ for x in targets}))
+    """``BoundingBoxes``, ``BoundingBoxes and Mask``, ``BoundingBoxes, KeyPoints and Mask``."""
+    names = sorted({type(x).__name__ for x in targets})
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _check_image(x: Any) -> None:
