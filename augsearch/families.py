@@ -14,9 +14,9 @@ from PIL import Image
 from augsearch.conventions import Convention
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
-from augsearch.ops import DEFAULT_CUTOUT_FILL, Interpolation
+from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Interpolation
 from augsearch.plans import Applied, Plan
-from augsearch.policy import Augment, check_magnitude_std, noisy_magnitude
+from augsearch.policy import NO_PLAN, Augment, check_magnitude_std, noisy_magnitude
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
                    "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
@@ -158,7 +158,9 @@ class AugMix(_OpChoice):
             chains.append(tuple(chain))
         return MixPlan(tuple(chains), weights, skip)
 
-    def apply(self, image, plan: MixPlan):
+    def apply(self, image, plan: MixPlan = NO_PLAN):
+        if plan is NO_PLAN:  # nn.Module.apply(fn)
+            return super().apply(image)
         if isinstance(image, Image.Image):
             chain = super().apply  # one chain applies like any plan
             mixed = sum(w * np.asarray(chain(image, c), dtype=np.float32) for w, c in zip(plan.weights, plan.chains))
@@ -184,6 +186,15 @@ class AugMix(_OpChoice):
         first, plan1 = super().trace(image, generator=generator)
         second, plan2 = super().trace(image, generator=generator)
         return (image, first, second), (plan1, plan2)
+
+    def _geometry(self, plan: MixPlan) -> str | Plan:
+        moving = [name for name in self.ops if OPS[self.convention.entry(name).op].kind == "geometric"]
+        if moving:  # decided by the op list, not by the draw, so the refusal does not come and go
+            return f"it mixes differently moved copies of the image (its ops include {', '.join(moving)})"
+        return ()
+
+    def _views(self) -> int:
+        return 2 if self.jsd else 1
 
     def _options(self) -> dict[str, Any]:
         return {"severity": self.severity, "width": self.width, "depth": self.depth, "alpha": self.alpha,

@@ -15,7 +15,10 @@ from typing import Any, ClassVar
 
 import torch
 from PIL import Image
+from torch import nn
+from torchvision.transforms import v2
 
+from augsearch import tvsample
 from augsearch.conventions import Convention, get_convention
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
@@ -84,13 +87,22 @@ class PolicyData:
         return hash(json.dumps(self.to_config(), sort_keys=True))
 
 
-class Augment(PolicyData):
-    """Base of per-image augmentations: draw a plan, then apply it to PIL images or uint8 tensors."""
+NO_PLAN: Any = object()  # ``apply`` called as ``nn.Module.apply(fn)``
+
+
+class Augment(PolicyData, v2.Transform):
+    """Base of per-image augmentations: draw a plan, then apply it to PIL images or uint8 tensors.
+
+    Every kind is a ``torchvision.transforms.v2.Transform`` (so an ``nn.Module``): it takes whole
+    samples (tuples, dicts, nested) and moves their boxes, masks and keypoints with the image, see
+    :mod:`augsearch.tvsample`. One PIL image or plain uint8 tensor takes the path it always took."""
 
     cutout_fill: Fill = DEFAULT_CUTOUT_FILL  # the colour of Cutout squares
+    _transformed_types = tvsample.TRANSFORMED_TYPES
 
     def __init__(self, *, convention: str | Convention, fill: Sequence[int] | int = 0,
                  interpolation: Interpolation = "nearest") -> None:
+        super().__init__()  # the module's own state, before any attribute
         try:
             self.convention = get_convention(convention)
         except PolicyError as err:
@@ -111,7 +123,9 @@ class Augment(PolicyData):
         raise NotImplementedError
 
     # -- shared behaviour
-    def apply(self, image: Image.Image | torch.Tensor, plan: Any) -> Image.Image | torch.Tensor:
+    def apply(self, image: Image.Image | torch.Tensor, plan: Any = NO_PLAN) -> Image.Image | torch.Tensor:
+        if plan is NO_PLAN:  # nn.Module.apply(fn), which e.g. nn.Sequential(policy, net).apply(init) calls
+            return nn.Module.apply(self, image)
         return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation,
                           cutout_fill=self.cutout_fill)
 
@@ -130,8 +144,28 @@ class Augment(PolicyData):
         plan = self.draw(size, generator=generator)
         return self.apply(image, plan), plan
 
-    def __call__(self, image: Image.Image | torch.Tensor, *, generator: torch.Generator | None = None):
-        return self.trace(image, generator=generator)[0]
+    def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
+        """``policy(image)``, ``policy(image, boxes, mask)``, ``policy({"image": ..., "label": ...})``: the
+        augmented image, batch or sample (see :mod:`augsearch.tvsample`)."""
+        if len(inputs) == 1 and tvsample.is_plain_input(inputs[0]):
+            return self.trace(inputs[0], generator=generator)[0]
+        return tvsample.augment_sample(self, inputs, generator=generator)
+
+    # -- as a torchvision transform (what v2.Transform.forward calls) and its hooks
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return tvsample.draw_params(self, flat_inputs)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return tvsample.transform(self, inpt, params)
+
+    def _geometry(self, plan: Any) -> Plan | str:
+        """The steps of ``plan`` that boxes, masks and keypoints follow, or why they cannot follow it."""
+        steps = tvsample.geometric_steps(plan)
+        return "its plans are not one sequence of ops" if steps is None else steps
+
+    def _views(self) -> int:
+        """How many augmented views of an image one call returns (more than one: after the original)."""
+        return 1
 
     def to_config(self) -> dict[str, Any]:
         return {"augsearch": FORMAT_VERSION, "kind": self.kind, "convention": self.convention.name,

@@ -1,5 +1,6 @@
-"""torchvision export: a v2 transform that applies the policy to PIL images, plain uint8 tensors
-and tv_tensors.Image, passes everything else through, and pickles."""
+"""torchvision export: a v2 transform that applies the policy to PIL images, plain uint8 (or float
+[0, 1]) tensors and tv_tensors.Image, passes labels through, and pickles (boxes, masks and
+keypoints: tests/test_tv_transform.py)."""
 
 from __future__ import annotations
 
@@ -88,9 +89,12 @@ def test_pickles_and_the_copy_behaves_the_same(policy):
     assert torch.equal(a, copy(x))
 
 
-def test_float_images_are_refused_with_the_expected_types():
+def test_float_images_in_0_1_are_taken_and_others_refused_with_the_expected_types():
+    x = tensor_image()
+    out = to_torchvision(INVERT)(x.float() / 255)
+    assert out.dtype == torch.float32 and torch.allclose(out, (255 - x).float() / 255)
     with pytest.raises(TypeError, match="uint8"):
-        to_torchvision(INVERT)(torch.rand(3, 8, 8))
+        to_torchvision(INVERT)(x.float())
 
 
 def test_images_of_different_sizes_in_one_sample_are_refused():

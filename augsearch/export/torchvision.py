@@ -1,9 +1,12 @@
 """augsearch policies as torchvision ``transforms.v2`` transforms.
 
-Why: torchvision pipelines (``v2.Compose``, datasets that return ``(image, target)`` or dicts)
-can then use any augsearch policy as one of their steps, with augsearch's own kernels, so the
-output is exactly what augsearch gives. Images are PIL images, plain uint8 tensors and
-``tv_tensors.Image``; labels, masks, boxes and everything else pass through untouched.
+Why: every per-image policy already is a ``v2.Transform``; ``to_torchvision`` gives the same
+behaviour behind the exporters' interface (a table of mapped ops, refusals of what a per-sample
+transform cannot be). The output is exactly the policy's: PIL images, plain tensors,
+``tv_tensors.Image`` and ``Video`` (uint8, or float in [0, 1]) are augmented with augsearch's
+kernels; ``BoundingBoxes``, ``Mask`` and ``KeyPoints`` move exactly as the image did, or the
+call refuses them with a one-line error (AugMix with geometric ops); labels and everything else
+pass through untouched. See :mod:`augsearch.tvsample`.
 """
 
 from __future__ import annotations
@@ -13,9 +16,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-import PIL.Image
-import torch
-from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from augsearch.errors import PolicyError
@@ -23,7 +23,6 @@ from augsearch.export.pins import schedule_refused, unsupported
 from augsearch.families import AugMix
 from augsearch.mixing import Mixup
 from augsearch.ops import OPS
-from augsearch.plans import check_image, image_size, is_batch
 from augsearch.policy import Augment
 from augsearch.schedule import Schedule
 
@@ -32,22 +31,16 @@ MAPPED_OPS: frozenset[str] = frozenset(OPS)
 REFUSED_OPS: Mapping[str, str] = MappingProxyType({})
 
 
-def _is_plain_tensor(inpt: Any) -> bool:
-    return isinstance(inpt, torch.Tensor) and not isinstance(inpt, tv_tensors.TVTensor)
-
-
 class PolicyTransform(v2.Transform):
-    """Applies an augsearch policy to the images of a sample.
+    """Applies an augsearch policy to a sample, as the policy itself does when called.
 
     One plan is drawn per call, so every image of one sample gets the same ops (as torchvision
-    transforms share their parameters across a sample); a batch ``(N, C, H, W)`` gets one plan per
-    image, as augsearch applies batches. Plans come from torch's default generator, which
-    ``DataLoader`` seeds per worker.
+    transforms share their parameters across a sample) and its boxes, masks and keypoints follow
+    them; a batch ``(N, C, H, W)`` gets one plan per image, as augsearch applies batches. Plans
+    come from torch's default generator, which ``DataLoader`` seeds per worker.
     """
 
-    # v2 treats a plain tensor as the image only when the sample has no other image, as it does
-    # for its own transforms; masks, boxes and other tv_tensors are not images and pass through.
-    _transformed_types = (PIL.Image.Image, tv_tensors.Image, _is_plain_tensor)
+    _transformed_types = Augment._transformed_types
 
     def __init__(self, policy: Augment) -> None:
         super().__init__()
@@ -55,23 +48,10 @@ class PolicyTransform(v2.Transform):
         self.policy = policy
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        for inpt in flat_inputs:
-            check_image(inpt.as_subclass(torch.Tensor) if isinstance(inpt, torch.Tensor) else inpt)
-        sizes = {image_size(inpt) for inpt in flat_inputs}
-        if len(sizes) > 1:
-            raise ValueError(f"the images of one sample must have one size to share a plan, got {sorted(sizes)}")
-        singles = [inpt for inpt in flat_inputs if not is_batch(inpt)]
-        return {"plan": self.policy.draw(image_size(singles[0])) if singles else None}
+        return self.policy.make_params(flat_inputs)
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        if isinstance(inpt, PIL.Image.Image):
-            return self.policy.apply(inpt, params["plan"])
-        plain = inpt.as_subclass(torch.Tensor)
-        out = self.policy(plain) if is_batch(plain) else self.policy.apply(plain, params["plan"])
-        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
-
-    def extra_repr(self) -> str:
-        return repr(self.policy)
+        return self.policy.transform(inpt, params)
 
 
 @functools.singledispatch
