@@ -119,21 +119,24 @@ def _affine_tensor(name: str) -> TensorKernel:
 def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
                 interpolation: Interpolation) -> torch.Tensor:
     """Apply per-sample inverse affine maps (N, 6) to a uint8 batch; nearest samples the source pixel
-    PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart)."""
+    PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart).
+    Coordinates are float64 (float32 would move samples that land near a pixel edge); the products
+    with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
     n, c, h, w = images.shape
     dev = images.device
-    ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64) + 0.5,
-                            torch.arange(w, device=dev, dtype=torch.float64) + 0.5, indexing="ij")
-    a, b, cc, d, e, f = (coeffs[:, i].view(n, 1, 1) for i in range(6))
-    src_x = a * xs + b * ys + cc
-    src_y = d * xs + e * ys + f
+    xs = torch.arange(w, device=dev, dtype=torch.float64).add_(0.5).view(1, 1, w)
+    ys = torch.arange(h, device=dev, dtype=torch.float64).add_(0.5).view(1, h, 1)
+    a, b, cc, d, e, f = (coeffs[:, i].to(device=dev, dtype=torch.float64).view(n, 1, 1) for i in range(6))
+    src_x = (a * xs + b * ys).add_(cc)
+    src_y = (d * xs + e * ys).add_(f)
     fill_t = _fill_tensor(fill, c, images)
     if interpolation == "nearest":
-        ix, iy = torch.floor(src_x).long(), torch.floor(src_y).long()
-        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-        index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
+        # floor(s) is in 0..size-1 exactly when 0 <= s < size; NaN is outside, as its floor was
+        inside = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
+        ix = src_x.floor_().long().clamp_(0, w - 1)
+        index = src_y.floor_().long().clamp_(0, h - 1).mul_(w).add_(ix).view(n, 1, h * w).expand(n, c, h * w)
         out = images.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
-        return torch.where(inside.unsqueeze(1), out, fill_t.view(1, c, 1, 1).to(out.dtype))
+        return torch.where(inside.unsqueeze(1), out, fill_t.view(1, c, 1, 1))
     grid = torch.stack((src_x / w * 2 - 1, src_y / h * 2 - 1), dim=-1).to(torch.float32)
     src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
     sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -189,15 +192,24 @@ def _sharpness_t(images, values, aux, **_):
     n, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
-    kernel = torch.ones(3, 3, dtype=torch.float32, device=images.device)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / 13.0).expand(c, 1, 3, 3)
     out = images.to(torch.float32)
-    blurred = F.conv2d(out, kernel, groups=c).round_()
     inner = out[..., 1:-1, 1:-1]
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    inner.addcmul_(blurred - inner, alpha)  # fused multiply-add, as torchvision's add_(alpha=)
+    inner.addcmul_(_smooth(images).sub_(inner), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
     return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _smooth(images: torch.Tensor) -> torch.Tensor:
+    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13) on the inner pixels, rounded, as float32.
+    Summed in integers: a sum over 13 is never half-way between integers, so this rounds exactly as
+    a float convolution does, at a fraction of its cost."""
+    x = images.to(torch.int16)
+    h, w = x.shape[-2] - 2, x.shape[-1] - 2
+    total = x[..., 1:-1, 1:-1] * 4
+    for dy in range(3):
+        for dx in range(3):
+            total += x[..., dy:dy + h, dx:dx + w]
+    return total.to(torch.float32).div_(13.0).round_()
 
 
 def _autocontrast_t(images, values, aux, **_):
@@ -230,13 +242,15 @@ def _invert_t(images, values, aux, **_):
 
 def _posterize_t(images, values, aux, **_):
     bits = values.to(device=images.device).long().clamp(0, 8).view(-1, 1, 1, 1)
-    mask = (255 << (8 - bits)) & 255
-    return (images.long() & mask).to(torch.uint8)
+    return images & ((255 << (8 - bits)) & 255).to(torch.uint8)
 
 
 def _solarize_t(images, values, aux, **_):
-    threshold = values.to(device=images.device, dtype=torch.float64).view(-1, 1, 1, 1)
-    return torch.where(images.to(torch.float64) >= threshold, 255 - images, images)
+    # for integer pixels, p >= t exactly when p >= ceil(t); a threshold above 255 inverts nothing
+    threshold = values.to(device=images.device, dtype=torch.float64).ceil().view(-1, 1, 1, 1)
+    never = ~(threshold <= 255)  # NaN too: nothing compares >= NaN
+    mask = (images >= threshold.clamp(0, 255).to(torch.uint8)) & ~never
+    return torch.where(mask, 255 - images, images)
 
 
 def _solarize_add_t(images, values, aux, **_):
