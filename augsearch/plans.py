@@ -91,7 +91,7 @@ def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, inte
     return out
 
 
-SLICE_VALUES = 1 << 20
+SLICE_VALUES = 1 << 18
 
 
 def _apply_slice(out: torch.Tensor, plans: Sequence[Plan], pool: torch.Tensor, settings: dict[str, Any]) -> None:
