@@ -5,7 +5,7 @@ One op table (:mod:`augsearch.ops`), magnitude conventions for every published m
 policy files that any trainer can load.
 """
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from augsearch.conventions import CONVENTIONS, Convention, get_convention
 from augsearch.errors import AugsearchError, ConfigError, DataError, PolicyError
@@ -17,7 +17,10 @@ from augsearch.policy import Augment, Op, Policy, SubPolicy
 from augsearch.proof.train import train
 from augsearch.specs import bundled_policies, load_policy
 
-__version__ = version("augsearch")  # pyproject.toml's, as installed
+try:
+    __version__ = version("augsearch")  # pyproject.toml's, as installed
+except PackageNotFoundError:  # imported from a checkout (PYTHONPATH=.) without being installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CONVENTIONS", "OPS", "Applied", "AugMix", "Augment", "AugsearchError", "ConfigError", "Convention",

@@ -133,7 +133,7 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     if interpolation == "nearest":
         # sample from the image framed by one pixel of fill: floor(s) outside 0..size-1 clamps onto the
         # frame, so no mask is needed (NaN samples fill, as an outside one does)
-        if not bool(torch.isfinite(coeffs).all()):
+        if coeffs.device.type != "cpu" or not bool(torch.isfinite(coeffs).all()):  # no host sync on a GPU
             src_x, src_y = src_x.nan_to_num_(nan=-1.0), src_y.nan_to_num_(nan=-1.0)
         ix = src_x.floor_().clamp_(-1, w).add_(1)
         index = src_y.floor_().clamp_(-1, h).add_(1).mul_(w + 2).add_(ix).long()
