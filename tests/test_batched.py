@@ -71,8 +71,9 @@ def test_slices_of_the_batch_change_nothing(monkeypatch):
     images = torch.randint(0, 256, (50, 3, 24, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     plans = random_plans(50, rng)
     whole = apply_plans(images, plans, **SETTINGS)
-    for values in (1, 24 * 20 * 3 * 7, 10**9):  # one image a slice, 7 a slice, one slice
-        monkeypatch.setattr(plans_module, "SLICE_VALUES", values)
+    for values, large in ((1, 10**9), (24 * 20 * 3 * 7, 10**9), (10**9, 10**9), (10**9, 1)):
+        monkeypatch.setattr(plans_module, "SLICE_VALUES", values)  # one image a slice, 7, one slice
+        monkeypatch.setattr(plans_module, "LARGE_IMAGE", large)  # and every image counted large
         assert torch.equal(apply_plans(images, plans, **SETTINGS), whole)
 
 
