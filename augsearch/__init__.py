@@ -8,7 +8,7 @@ The names below are imported on first use (:mod:`augsearch.lazy`), so ``import a
 ``augsearch --help`` start without importing torch.
 """
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from augsearch.lazy import exports
@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # the one list of public names: augsearch.lazy reads it, type
     from augsearch.schedule import Schedule
     from augsearch.specs import bundled_policies, load_policy
 
-__version__ = version("augsearch")  # pyproject.toml's, as installed
+try:
+    __version__ = version("augsearch")  # pyproject.toml's, as installed
+except PackageNotFoundError:  # imported from a checkout (PYTHONPATH=.) without being installed
+    __version__ = "0+unknown"
 
 __getattr__, __dir__ = exports(__name__)
 

@@ -21,12 +21,17 @@ class Draws:
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         self.generator = generator
-        self._buffer: list[float] = []
+        self._buffer = np.empty(0)
+        self._left = 0  # values of the buffer not used yet; they are used from its end
 
     def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
-        if not self._buffer:
-            self._buffer = torch.rand(_CHUNK, generator=self.generator, dtype=torch.float64).tolist()
-        return low + (high - low) * self._buffer.pop()
+        if not self._left:
+            # a numpy view, read a value at a time: a plan uses a handful of the chunk's values,
+            # and converting all of them to Python floats cost more than drawing them
+            self._buffer = torch.rand(_CHUNK, generator=self.generator, dtype=torch.float64).numpy()
+            self._left = _CHUNK
+        self._left -= 1
+        return low + (high - low) * float(self._buffer[self._left])
 
     def randint(self, n: int) -> int:
         """An integer in ``0..n-1``."""

@@ -119,21 +119,28 @@ def _affine_tensor(name: str) -> TensorKernel:
 def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
                 interpolation: Interpolation) -> torch.Tensor:
     """Apply per-sample inverse affine maps (N, 6) to a uint8 batch; nearest samples the source pixel
-    PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart)."""
+    PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart).
+    Coordinates are float64 (float32 would move samples that land near a pixel edge); the products
+    with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
     n, c, h, w = images.shape
     dev = images.device
-    ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64) + 0.5,
-                            torch.arange(w, device=dev, dtype=torch.float64) + 0.5, indexing="ij")
-    a, b, cc, d, e, f = (coeffs[:, i].view(n, 1, 1) for i in range(6))
-    src_x = a * xs + b * ys + cc
-    src_y = d * xs + e * ys + f
+    xs = torch.arange(w, device=dev, dtype=torch.float64).add_(0.5).view(1, 1, w)
+    ys = torch.arange(h, device=dev, dtype=torch.float64).add_(0.5).view(1, h, 1)
+    a, b, cc, d, e, f = (coeffs[:, i].to(device=dev, dtype=torch.float64).view(n, 1, 1) for i in range(6))
+    src_x = (a * xs + b * ys).add_(cc)
+    src_y = (d * xs + e * ys).add_(f)
     fill_t = _fill_tensor(fill, c, images)
     if interpolation == "nearest":
-        ix, iy = torch.floor(src_x).long(), torch.floor(src_y).long()
-        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-        index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
-        out = images.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
-        return torch.where(inside.unsqueeze(1), out, fill_t.view(1, c, 1, 1).to(out.dtype))
+        # sample from the image framed by one pixel of fill: floor(s) outside 0..size-1 clamps onto the
+        # frame, so no mask is needed (NaN samples fill, as an outside one does)
+        if coeffs.device.type != "cpu" or not bool(torch.isfinite(coeffs).all()):  # no host sync on a GPU
+            src_x, src_y = src_x.nan_to_num_(nan=-1.0), src_y.nan_to_num_(nan=-1.0)
+        ix = src_x.floor_().clamp_(-1, w).add_(1)
+        index = src_y.floor_().clamp_(-1, h).add_(1).mul_(w + 2).add_(ix).long()
+        framed = fill_t.view(1, c, 1, 1).repeat(n, 1, h + 2, w + 2)
+        framed[..., 1:-1, 1:-1] = images
+        hw = h * w
+        return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
     grid = torch.stack((src_x / w * 2 - 1, src_y / h * 2 - 1), dim=-1).to(torch.float32)
     src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
     sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -189,15 +196,24 @@ def _sharpness_t(images, values, aux, **_):
     n, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
-    kernel = torch.ones(3, 3, dtype=torch.float32, device=images.device)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / 13.0).expand(c, 1, 3, 3)
     out = images.to(torch.float32)
-    blurred = F.conv2d(out, kernel, groups=c).round_()
     inner = out[..., 1:-1, 1:-1]
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    inner.addcmul_(blurred - inner, alpha)  # fused multiply-add, as torchvision's add_(alpha=)
+    inner.addcmul_(_smooth(images).sub_(inner), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
     return out.clamp_(0, 255).to(torch.uint8)
+
+
+def _smooth(images: torch.Tensor) -> torch.Tensor:
+    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13) on the inner pixels, rounded, as float32.
+    Summed in integers: a sum over 13 is never half-way between integers, so this rounds exactly as
+    a float convolution does, at a fraction of its cost."""
+    x = images.to(torch.int16)
+    h, w = x.shape[-2] - 2, x.shape[-1] - 2
+    total = x[..., 1:-1, 1:-1] * 4
+    for dy in range(3):
+        for dx in range(3):
+            total += x[..., dy:dy + h, dx:dx + w]
+    return total.to(torch.float32).div_(13.0).round_()
 
 
 def _autocontrast_t(images, values, aux, **_):
@@ -220,8 +236,8 @@ def _equalize_t(images, values, aux, **_):
     step = (h * w - hist.gather(2, top)) // 255
     lut = (cum[..., :-1] + step // 2) // step.clamp(min=1)
     lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=2)
-    out = lut.gather(2, flat).view(n, c, h, w).to(torch.uint8)
-    return torch.where((step > 0).view(n, c, 1, 1), out, images)
+    lut = torch.where(step > 0, lut, torch.arange(256, device=images.device))  # a single-valued channel stays
+    return lut.to(torch.uint8).gather(2, flat).view(n, c, h, w)
 
 
 def _invert_t(images, values, aux, **_):
@@ -230,19 +246,35 @@ def _invert_t(images, values, aux, **_):
 
 def _posterize_t(images, values, aux, **_):
     bits = values.to(device=images.device).long().clamp(0, 8).view(-1, 1, 1, 1)
-    mask = (255 << (8 - bits)) & 255
-    return (images.long() & mask).to(torch.uint8)
+    return images & ((255 << (8 - bits)) & 255).to(torch.uint8)
 
 
 def _solarize_t(images, values, aux, **_):
-    threshold = values.to(device=images.device, dtype=torch.float64).view(-1, 1, 1, 1)
-    return torch.where(images.to(torch.float64) >= threshold, 255 - images, images)
+    # for integer pixels, p >= t exactly when p >= ceil(t); NaN inverts nothing, as nothing compares >= NaN
+    threshold = values.to(device=images.device, dtype=torch.float64).ceil().nan_to_num(nan=256.0)
+    return images ^ _at_least(images, threshold)
+
+
+def _at_least(images: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """255 where a pixel is >= its image's threshold (an integer, any range), else 0, in uint8 arithmetic:
+    torch compares and selects uint8 an order of magnitude slower than it adds on the CPU."""
+    t = thresholds.to(device=images.device, dtype=torch.float64).view(-1, 1, 1, 1)
+    below = (t - 1).clamp(0, 255).to(torch.uint8)  # the largest pixel value under the threshold
+    hit = (torch.maximum(images, below) - below).clamp_(max=1).mul_(255)
+    always = (t <= 0).to(torch.uint8).mul_(255)
+    never = (t > 255).to(torch.uint8).mul_(255)
+    return hit.bitwise_or_(always).bitwise_and_(~never)
+
+
+def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``where(mask, a, b)`` for uint8 ``a`` and ``b`` and a uint8 mask of 0 and 255, in modular arithmetic."""
+    return b + ((a - b) & mask)
 
 
 def _solarize_add_t(images, values, aux, **_):
     add = values.to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
     added = (images.to(torch.float32) + add).clamp_(0, 255).to(torch.uint8)
-    return torch.where(images < 128, added, images)
+    return _select(~_at_least(images, torch.full((images.shape[0],), 128.0)), added, images)
 
 
 def _identity_t(images, values, aux, **_):
@@ -272,11 +304,11 @@ def cutout_boxes(sides: torch.Tensor, aux: torch.Tensor, width: int, height: int
 def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
     n, c, h, w = images.shape
     box = cutout_boxes(values, aux, w, h).to(images.device)
-    xs = torch.arange(w, device=images.device).view(1, 1, w)
-    ys = torch.arange(h, device=images.device).view(1, h, 1)
-    inside = ((xs >= box[:, 0, None, None]) & (xs < box[:, 2, None, None])
-              & (ys >= box[:, 1, None, None]) & (ys < box[:, 3, None, None]))
-    return torch.where(inside.unsqueeze(1), _fill_tensor(cutout_fill, c, images).view(1, c, 1, 1), images)
+    xs = torch.arange(w, device=images.device).view(1, 1, 1, w)
+    ys = torch.arange(h, device=images.device).view(1, 1, h, 1)
+    cols = ((xs >= box[:, 0, None, None, None]) & (xs < box[:, 2, None, None, None])).to(torch.uint8).mul_(255)
+    rows = ((ys >= box[:, 1, None, None, None]) & (ys < box[:, 3, None, None, None])).to(torch.uint8).mul_(255)
+    return _select(cols & rows, _fill_tensor(cutout_fill, c, images).view(1, c, 1, 1), images)
 
 
 def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, **_):

@@ -13,6 +13,8 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,13 +145,23 @@ def pipeline(policy: PolicyData | None, base: BatchAugment | None, *,
     return augment, None, None
 
 
+@contextmanager
+def _threads_restored() -> Iterator[None]:
+    """Give torch's thread count back as it was: a run sets its own (``threads``), the caller keeps theirs."""
+    previous = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | None = None,
                  quiet: bool = True, tensorboard: Path | None = None) -> dict[str, Any]:
     """Train as ``cfg`` says in its run directory and return ``metrics.json``'s content; a finished
     run is read back, an interrupted one (``resume``) continues from its last epoch. ``tensorboard``:
     a folder for each epoch's metrics as TensorBoard scalars (:mod:`augsearch.loggers`)."""
     run = TrainDir(cfg.out)
-    with run.locked():
+    with run.locked(), _threads_restored():
         if resume:
             cfg = run.load_config()
             if run.result_file.exists():

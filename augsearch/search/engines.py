@@ -68,10 +68,16 @@ def pick_device(resources: Resources) -> torch.device:
 
 @ENGINES.register("local")
 def run_local(todo: Sequence[int], work: Work, resources: Resources) -> None:
-    """One task after another in this process."""
+    """One task after another in this process, each on ``cpus_per_trial`` torch threads (as a Ray
+    trial gets): torch's default of every core oversubscribes a busy machine. Restored afterwards."""
     device = pick_device(resources)
-    for k in todo:
-        work(k, device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(resources.cpus_per_trial)))
+    try:
+        for k in todo:
+            work(k, device)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _ray_task(config: dict[str, Any], *, work: Work, cpus: float) -> None:

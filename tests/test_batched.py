@@ -1,0 +1,209 @@
+"""The batched executor against per-image application and against plain reference formulas.
+
+``apply_plans`` runs each op once on the sub-batch of images that fire it, in slices of the batch
+on the CPU, and its kernels use integer shortcuts (Sharpness's smoothing, Solarize, Posterize) and
+a fill-framed gather for nearest warps: all of these must give exactly what applying each image's
+plan alone gives, and what the straightforward float formulas give.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import augsearch
+import augsearch.plans as plans_module
+from augsearch.ops import OPS, affine_coefficients, warp_affine
+from augsearch.plans import Applied, apply_plan, apply_plans
+
+SETTINGS = {"fill": (9, 200, 77), "interpolation": "nearest"}
+OP_NAMES = [name for name in OPS if name != "SamplePairing"]
+
+
+def random_value(name: str, rng: random.Random) -> float | None:
+    if OPS[name].param is None:
+        return None
+    return {
+        "Posterize": float(rng.randint(0, 8)),
+        "Solarize": rng.choice([rng.uniform(0, 256), float(rng.randint(0, 256)), 0.0, 255.5, 256.0]),
+        "SolarizeAdd": rng.uniform(0, 255),
+        "TranslateX": rng.choice([rng.uniform(-20, 20), float(rng.randint(-20, 20)), -10.5]),
+        "TranslateY": rng.choice([rng.uniform(-20, 20), float(rng.randint(-20, 20)), 0.5]),
+        "Rotate": rng.uniform(-180, 180),
+        "ShearX": rng.uniform(-0.6, 0.6),
+        "ShearY": rng.uniform(-0.6, 0.6),
+        "Cutout": float(rng.randint(0, 40)),
+    }.get(name, rng.uniform(0.0, 3.0))
+
+
+def random_plans(n: int, rng: random.Random, *, ops: list[str] = OP_NAMES, most: int = 3) -> list[tuple]:
+    return [tuple(Applied(op, op, random_value(op, rng), (rng.random(), rng.random()))
+                  for op in (rng.choice(ops) for _ in range(rng.randint(0, most)))) for _ in range(n)]
+
+
+def one_by_one(images: torch.Tensor, plans: list[tuple], **settings) -> torch.Tensor:
+    if len(images) == 0:
+        return images.clone()
+    return torch.stack([apply_plan(image, plan, **settings) for image, plan in zip(images, plans)])
+
+
+@pytest.mark.parametrize("shape", [(40, 3, 32, 32), (9, 1, 17, 31), (7, 3, 5, 64), (5, 3, 1, 1), (6, 3, 2, 3),
+                                   (3, 1, 3, 1), (1, 3, 224, 224)])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_batched_equals_each_image_alone_on_random_plans(shape, interpolation):
+    rng = random.Random(f"{shape} {interpolation}")
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    images[0] //= 85  # a nearly flat image: AutoContrast's and Equalize's special cases
+    plans = random_plans(shape[0], rng)
+    settings = {**SETTINGS, "interpolation": interpolation}
+    before = images.clone()
+    out = apply_plans(images, plans, **settings)
+    assert torch.equal(images, before)
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    assert torch.equal(out, one_by_one(images, plans, **settings))
+
+
+def test_slices_of_the_batch_change_nothing(monkeypatch):
+    rng = random.Random(3)
+    images = torch.randint(0, 256, (50, 3, 24, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    plans = random_plans(50, rng)
+    whole = apply_plans(images, plans, **SETTINGS)
+    for values, large in ((1, 10**9), (24 * 20 * 3 * 7, 10**9), (10**9, 10**9), (10**9, 1)):
+        monkeypatch.setattr(plans_module, "SLICE_VALUES", values)  # one image a slice, 7, one slice
+        monkeypatch.setattr(plans_module, "LARGE_IMAGE", large)  # and every image counted large
+        assert torch.equal(apply_plans(images, plans, **SETTINGS), whole)
+
+
+def test_edge_batches():
+    images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    empty = torch.zeros((0, 3, 8, 8), dtype=torch.uint8)
+    assert apply_plans(empty, [], **SETTINGS).shape == (0, 3, 8, 8)
+    nothing = apply_plans(images, [()] * 4, **SETTINGS)  # no op fires: a copy, never the input itself
+    assert torch.equal(nothing, images) and nothing.data_ptr() != images.data_ptr()
+    identity = apply_plans(images, [(Applied("Identity", "Identity", None),)] * 4, **SETTINGS)
+    assert torch.equal(identity, images)
+    for name in OP_NAMES:  # every image fires the same op: the kernel runs on the whole batch
+        rng = random.Random(name)
+        plans = [(Applied(name, name, random_value(name, rng), (rng.random(), rng.random())),)] * 4
+        assert torch.equal(apply_plans(images, plans, **SETTINGS), one_by_one(images, plans, **SETTINGS)), name
+    single = random_plans(1, random.Random(5), most=3)
+    assert torch.equal(apply_plans(images[:1], single, **SETTINGS), one_by_one(images[:1], single, **SETTINGS))
+
+
+def test_sample_pairing_sees_the_whole_batch_even_with_slices(monkeypatch):
+    images = torch.randint(0, 256, (12, 3, 16, 16), dtype=torch.uint8)
+    plans = [(Applied("SamplePairing", "SamplePairing", 0.5, (0.99, 0.0)),)] * 12  # everyone pairs with the last
+    monkeypatch.setattr(plans_module, "SLICE_VALUES", 1)
+    out = apply_plans(images, plans, **SETTINGS)
+    expected = (images.float() * 0.5 + images[-1:].float() * 0.5).clamp(0, 255).to(torch.uint8)
+    assert torch.equal(out, expected)
+
+
+def test_sharpness_smoothing_in_integers_equals_the_float_convolution():
+    images = torch.randint(0, 256, (64, 3, 19, 23), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
+    images[:8] = torch.tensor([0, 255], dtype=torch.uint8)[torch.randint(0, 2, (8, 3, 19, 23))]  # extremes
+    for factor in (0.0, 0.3, 1.0, 1.7, 3.0):
+        kernel = torch.ones(3, 3)
+        kernel[1, 1] = 5.0
+        out = images.float()
+        blurred = F.conv2d(out, (kernel / 13.0).expand(3, 1, 3, 3), groups=3).round_()
+        inner = out[..., 1:-1, 1:-1]
+        inner.addcmul_(blurred - inner, torch.full((64, 1, 1, 1), 1.0 - factor))
+        expected = out.clamp_(0, 255).to(torch.uint8)
+        got = OPS["Sharpness"].tensor(images, torch.full((64,), factor, dtype=torch.float64), torch.zeros(64, 2))
+        assert torch.equal(got, expected), factor
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5, 1.0, 127.2, 128.0, 254.9, 255.0, 255.5, 256.0, -3.0, 1e9,
+                                       float("nan")])
+def test_solarize_in_uint8_equals_the_comparison(threshold):
+    images = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).repeat(2, 3, 1, 1)
+    got = OPS["Solarize"].tensor(images, torch.full((2,), threshold, dtype=torch.float64), torch.zeros(2, 2))
+    expected = torch.where(images.double() >= threshold, 255 - images, images)
+    assert torch.equal(got, expected)
+
+
+def test_solarize_add_and_posterize_equal_their_formulas():
+    images = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).repeat(9, 3, 1, 1)
+    bits = torch.arange(9, dtype=torch.float64)
+    got = OPS["Posterize"].tensor(images, bits, torch.zeros(9, 2))
+    for b in range(9):
+        assert torch.equal(got[b], images[b] & ((255 << (8 - b)) & 255)), b
+    add = torch.tensor([0.0, 0.5, 1.0, 99.9999, 110.0, 127.0, 128.0, 200.3, 255.0], dtype=torch.float64)
+    got = OPS["SolarizeAdd"].tensor(images, add, torch.zeros(9, 2))
+    added = (images.float() + add.float().view(-1, 1, 1, 1)).clamp(0, 255).to(torch.uint8)
+    assert torch.equal(got, torch.where(images < 128, added, images))
+
+
+def reference_nearest_warp(images, coeffs, fill):
+    """The plain formula: floor the float64 source coordinates, fill where they leave the image."""
+    n, c, h, w = images.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5,
+                            indexing="ij")
+    a, b, cc, d, e, f = (coeffs[:, i].view(n, 1, 1) for i in range(6))
+    ix, iy = torch.floor(a * xs + b * ys + cc), torch.floor(d * xs + e * ys + f)
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)  # NaN is outside
+    index = (iy.nan_to_num(0).clamp(0, h - 1) * w + ix.nan_to_num(0).clamp(0, w - 1)).long()
+    out = images.reshape(n, c, h * w).gather(2, index.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
+    return torch.where(inside.unsqueeze(1), out, torch.tensor(fill, dtype=torch.uint8)[:c].view(1, c, 1, 1))
+
+
+@pytest.mark.parametrize("name", ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"])
+def test_framed_nearest_warp_equals_the_masked_formula(name):
+    images = torch.randint(0, 256, (8, 3, 13, 21), dtype=torch.uint8)
+    values = torch.tensor([0.0, 0.5, -7.25, 3.0, 100.0, -1e6, float("inf"), float("nan")], dtype=torch.float64)
+    coeffs = affine_coefficients(name, values, 21, 13)
+    got = warp_affine(images, coeffs, fill=(1, 2, 3), interpolation="nearest")
+    assert torch.equal(got, reference_nearest_warp(images, coeffs, (1, 2, 3)))
+
+
+@pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
+                                  "augmix:severity=3", "cutout/cifar10", "fast-aa/reduced-cifar10"])
+def test_policies_on_a_batch_equal_the_same_plans_one_image_at_a_time(spec):
+    policy = augsearch.load_policy(spec)
+    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    out, plans = policy.trace(images, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, torch.stack([policy.apply(x, p) for x, p in zip(images, plans)]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_equal_the_cpu():
+    rng = random.Random(11)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    plans = random_plans(64, rng)
+    cpu = apply_plans(images, plans, **SETTINGS)
+    cuda = apply_plans(images.cuda(), plans, **SETTINGS).cpu()
+    colour = {"Brightness", "Color", "Contrast", "Sharpness", "AutoContrast", "SolarizeAdd"}  # float rounding
+    exact = [i for i, plan in enumerate(plans) if not any(call.op in colour for call in plan)]
+    assert torch.equal(cuda[exact], cpu[exact])
+    assert (cuda.int() - cpu.int()).abs().max() <= 1
+
+
+class _ThreadsSeen:
+    nbytes, run_path = 0, "."
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, k: int, device: torch.device) -> None:
+        self.seen.append(torch.get_num_threads())
+
+
+def test_run_local_uses_cpus_per_trial_threads_and_restores_the_callers():
+    pytest.importorskip("optuna")  # augsearch.search needs it; a bare GPU machine may lack it
+    from augsearch.search.engines import Resources, run_local
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        work = _ThreadsSeen()
+        run_local([0, 1], work, Resources(cpus_per_trial=1.0, gpus_per_trial=0))
+        assert work.seen == [1, 1] and torch.get_num_threads() == 2
+        work = _ThreadsSeen()
+        run_local([0], work, Resources(cpus_per_trial=3.0, gpus_per_trial=0))
+        assert work.seen == [3] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
