@@ -151,7 +151,7 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
 
 def _fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
     values = list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
-    return torch.tensor(values, dtype=torch.uint8, device=like.device)
+    return torch.tensor(values, dtype=like.dtype, device=like.device)  # masks beside images keep their label dtype
 
 
 def _pil_fill(img: Image.Image, fill: Fill) -> int | tuple[int, ...]:
