@@ -291,3 +291,12 @@ def test_show_draws_a_recipe_with_its_mixing(tmp_path):
     png = tmp_path / "grid.png"
     assert main(["show", str(path), "--out", str(png)]) == 0
     assert png.stat().st_size > 1000
+
+
+def test_fast_aa_may_take_the_train_evaluate_objective(tmp_path):
+    cfg = tiny(tmp_path, space="fast-aa", objective="train-evaluate", num_sub_policies=2, trials=3, top_n=2)
+    assert cfg.score == "accuracy"  # the objective's default, not density matching's best-of-k
+    run = search(cfg, quiet=True)
+    assert all(t.ok and epoch_key(1) in t.metrics for t in run.trials())
+    policy = augsearch.load_policy(str(run.policy_file))
+    assert policy.kind == "policy" and 1 <= len(policy) <= 4  # the kept candidates' sub-policies, merged
