@@ -200,7 +200,8 @@ def run_tune_population(todo: Sequence[int], work: SplitWork, resources: Resourc
                         name=f"population-split{split}-repeat{repeat}", storage_path=tune_storage(work), verbose=0,
                         log_to_file=True, callbacks=[_MemberRecorder(run, split=split, repeat=repeat, size=size,
                                                                      epochs=work.objective.epochs, record=missing)],
-                        checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
+                        # a donor trains on up to --interval epochs before a copier restores its checkpoint
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=work.budget.interval + 2),
                         failure_config=tune.FailureConfig(max_failures=0)))
                 tuner.fit()
 
