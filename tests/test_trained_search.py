@@ -150,7 +150,9 @@ def test_pba_on_ray_runs_the_population_under_tunes_population_based_training(tm
     assert sum(t.metrics["exploits"] for t in trials) >= 1  # the worst quarter copied the best at epoch 1
     copied = [t.policy() for t in trials if t.metrics["exploits"]]
     assert all([p.start for p in schedule.phases] == [0, 1] for schedule in copied)
-    assert (run.path / "ray" / "population-split0-repeat0").is_dir()
+    events = [json.loads(line) for line in (run.path / "ray" / "population-split0-repeat0" / "pbt_global.txt")
+              .read_text().splitlines()]
+    assert events and all(target_epoch < 2 for _, _, target_epoch, *_ in events)  # none into a finished member
     assert augsearch.load_policy(str(run.policy_file)).kind == "schedule"
     run.trials_file.write_text(run.trials_file.read_text().splitlines(keepends=True)[0])  # a crash lost three
     search(cfg, resume=True, quiet=True)  # on Ray the population trains again whole; only the lost are recorded

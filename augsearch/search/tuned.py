@@ -198,6 +198,8 @@ def run_tune_population(todo: Sequence[int], work: SplitWork, resources: Resourc
                     tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=1),
                     run_config=tune.RunConfig(
                         name=f"population-split{split}-repeat{repeat}", storage_path=tune_storage(work), verbose=0,
+                        # a member ends with its last epoch: PBT never copies into a finished member
+                        stop={"training_iteration": work.objective.epochs},
                         log_to_file=True, callbacks=[_MemberRecorder(run, split=split, repeat=repeat, size=size,
                                                                      epochs=work.objective.epochs, record=missing)],
                         # a donor trains on up to --interval epochs before a copier restores its checkpoint
