@@ -305,3 +305,10 @@ def test_fast_aa_may_take_the_train_evaluate_objective(tmp_path):
     assert all(t.ok and epoch_key(1) in t.metrics for t in run.trials())
     policy = augsearch.load_policy(str(run.policy_file))
     assert policy.kind == "policy" and 1 <= len(policy) <= 4  # the kept candidates' sub-policies, merged
+
+
+def test_a_searched_schedule_is_compared_with_the_published_pba_schedule(tmp_path):
+    from augsearch.proof.compare import Context, _published
+    schedule = augsearch.load_policy("pba/reduced-cifar10")
+    arm = _published(Context(schedule, "pba", tmp_path, 0))
+    assert arm.policy == "pba/reduced-cifar10" and augsearch.load_policy(arm.policy).kind == "schedule"

@@ -65,7 +65,8 @@ CONTROLS: Registry[Control] = Registry("control")
 """Controls: each returns its arm, or the reason it does not apply (recorded in compare.json)."""
 
 PUBLISHED = {"fast-aa": "fast-aa/reduced-cifar10", "autoaugment": "autoaugment/cifar10",
-             "randaugment": "randaugment/paper-n2-m9", "trivial-wide": "trivialaugment/wide", "augmix": "augmix/cifar"}
+             "randaugment": "randaugment/paper-n2-m9", "trivial-wide": "trivialaugment/wide", "augmix": "augmix/cifar",
+             "pba": "pba/reduced-cifar10"}
 """The bundled published policy of each convention's family (CIFAR-10's where there are several)."""
 
 
