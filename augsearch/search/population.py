@@ -22,14 +22,12 @@ import optuna
 import torch
 
 from augsearch.draws import Draws
-from augsearch.models import build_model
 from augsearch.policy import PolicyData
-from augsearch.proof.train import pipeline
 from augsearch.schedule import MAX_LEVEL, PBA_OPS, VECTOR_LENGTH, Phase, Schedule
 from augsearch.search.protocols import Space, Split
 from augsearch.search.rundir import Store, Trial
 from augsearch.search.trained import TrainEvaluate, epoch_key
-from augsearch.trainer import BASES, Recipe, fit
+from augsearch.trainer import Recipe, fit
 
 QUANTILE = 0.25  # the share of the population that is replaced, and that it copies (Tune's default)
 RESAMPLE = 0.2  # PBA's explore: the chance that a value is drawn afresh instead of shifted
@@ -101,10 +99,13 @@ class Member:
         return {"phases": [[s, list(v)] for s, v in self.phases], "scores": {str(k): v for k, v in self.scores.items()},
                 "accuracy": self.accuracy, "loss": self.loss, "exploits": self.exploits}
 
+    def schedule(self, epochs: int, *, source: str | None = None) -> Schedule:
+        """The member's policy history as a schedule over ``epochs``."""
+        return Schedule([Phase(s, v) for s, v in _merged(self.phases)], epochs=epochs, source=source)
+
     def trial(self, split: int, repeat: int, number: int, *, size: int, epochs: int) -> Trial:
         """The member's record: its final policy as params, its policy history as the candidate."""
-        schedule = Schedule([Phase(s, v) for s, v in _merged(self.phases)], epochs=epochs,
-                            source=f"augsearch PBA search, member {number} of {size}")
+        schedule = self.schedule(epochs, source=f"augsearch PBA search, member {number} of {size}")
         metrics = {"accuracy": self.accuracy, "loss": self.loss, "epochs": epochs, "exploits": self.exploits,
                    **{epoch_key(e): s for e, s in sorted(self.scores.items())}}
         return Trial(split, repeat, number, dict(zip(param_names(), self.vector)), schedule.to_config(),
@@ -125,8 +126,7 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
     """Train a population of ``size`` members for ``objective.epochs`` epochs on the split (or
     what remains of it), then record the members numbered in ``record`` as trials."""
     epochs = objective.epochs
-    classes = len(split.model_data.classes)
-    recipe = member_recipe(objective, split)
+    recipe = objective.recipe(split)
     state_file = state_name(split.index, repeat, ".json")
     saved = store.read_bytes(state_file)
     if saved is None:
@@ -140,7 +140,7 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
     for epoch in range(done, epochs):
         for i, member in enumerate(members):
             weights[i] = train_one_epoch(member, weights.get(i), objective=objective, recipe=recipe,
-                                          split=split, classes=classes, seed=seed + i, device=device)
+                                         split=split, seed=seed + i, device=device)
         if (epoch + 1) % interval == 0 and epoch + 1 < epochs:
             ranked = sorted(range(size), key=lambda i: (-members[i].scores[epoch + 1], i))
             cut = max(1, int(size * QUANTILE)) if size > 1 else 0
@@ -159,13 +159,6 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
         store.append_trial(members[number].trial(split.index, repeat, number, size=size, epochs=epochs))
 
 
-def member_recipe(objective: TrainEvaluate, split: Split) -> Recipe:
-    """How every member trains: the objective's schedule over its epochs."""
-    train = split.model_data
-    return Recipe(objective.epochs, min(objective.batch_size, len(train)), objective.lr, objective.weight_decay,
-                  warmup_epochs=min(1.0, objective.epochs / 5))
-
-
 def _merged(phases: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, tuple[int, ...]]]:
     """Phases with consecutive repeats of one policy joined, and a later phase at the same start winning."""
     out: list[tuple[int, tuple[int, ...]]] = []
@@ -178,16 +171,14 @@ def _merged(phases: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, tuple[
 
 
 def train_one_epoch(member: Member, weights: bytes | None, *, objective: TrainEvaluate, recipe: Recipe,
-                     split: Split, classes: int, seed: int, device: torch.device) -> bytes:
+                    split: Split, seed: int, device: torch.device) -> bytes:
     """Train ``member`` one more epoch from ``weights`` (a fit checkpoint; none: from scratch) and
     return the new checkpoint."""
-    schedule = Schedule([Phase(s, v) for s, v in _merged(member.phases)], epochs=recipe.epochs)
-    augment, mix, views = pipeline(schedule, BASES.get(objective.base)(), num_classes=classes)
-    model = build_model(objective.model, num_classes=classes, image_size=split.model_data.images.shape[-1],
-                        seed=objective.seed + split.index)
+    schedule = member.schedule(recipe.epochs)
+    model, (augment, mix, views) = objective.proxy(schedule, split)
 
     def pause(metrics: dict) -> None:
-        value = metrics["test_acc"] if objective.rule == "accuracy" else -metrics["test_loss"]
+        value = objective.value(metrics)
         member.scores[metrics["epoch"]] = value if math.isfinite(value) else -math.inf
         member.accuracy, member.loss = metrics["test_acc"], metrics["test_loss"]
         raise _Paused

@@ -47,21 +47,34 @@ class TrainEvaluate(Objective):
     rule: str
     seed: int
 
+    def recipe(self, split: Split) -> Recipe:
+        """How every proxy trains on the split: ``epochs`` with a short warmup."""
+        return Recipe(self.epochs, min(self.batch_size, len(split.model_data)), self.lr, self.weight_decay,
+                      warmup_epochs=min(1.0, self.epochs / 5))
+
+    def value(self, metrics: Mapping[str, float]) -> float:
+        """An epoch's score by the rule: held-out accuracy, or minus the held-out loss."""
+        return metrics["test_acc"] if self.rule == "accuracy" else -metrics["test_loss"]
+
+    def proxy(self, policy: PolicyData, split: Split) -> tuple[torch.nn.Module, tuple]:
+        """A fresh proxy for the split and what training does to each batch with ``policy``."""
+        train = split.model_data
+        classes = len(train.classes)
+        model = build_model(self.model, num_classes=classes, image_size=train.images.shape[-1],
+                            seed=self.seed + split.index)
+        return model, pipeline(policy, BASES.get(self.base)(), num_classes=classes)
+
     def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:
         train, held = split.model_data, split.augment_data
-        classes = len(train.classes)
-        recipe = Recipe(self.epochs, min(self.batch_size, len(train)), self.lr, self.weight_decay,
-                        warmup_epochs=min(1.0, self.epochs / 5))
+        recipe = self.recipe(split)
 
         def score(policy: PolicyData, seed: int, *, report: Report | None = None) -> dict[str, float]:
-            augment, mix, views = pipeline(policy, BASES.get(self.base)(), num_classes=classes)
-            model = build_model(self.model, num_classes=classes, image_size=train.images.shape[-1],
-                                seed=self.seed + split.index)
+            model, (augment, mix, views) = self.proxy(policy, split)
             scores: dict[str, float] = {}
             last: dict[str, float] = {}
 
             def on_epoch(metrics: dict) -> None:
-                value = metrics["test_acc"] if self.rule == "accuracy" else -metrics["test_loss"]
+                value = self.value(metrics)
                 epoch = metrics["epoch"]
                 scores[epoch_key(epoch)] = value
                 last.update(score=value, accuracy=metrics["test_acc"], loss=metrics["test_loss"], epochs=epoch)

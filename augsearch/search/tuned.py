@@ -30,7 +30,7 @@ from augsearch.draws import Draws
 from augsearch.errors import first_line
 from augsearch.schedule import VECTOR_LENGTH
 from augsearch.search.engines import Resources, ray_cluster, tune_storage
-from augsearch.search.population import QUANTILE, Member, explore, member_recipe, train_one_epoch
+from augsearch.search.population import QUANTILE, Member, explore, train_one_epoch
 from augsearch.search.rundir import RunDir, Trial
 from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, seed_of
 from augsearch.search.trained import epoch_key
@@ -229,10 +229,10 @@ def _member(config: dict[str, Any], *, work: SplitWork, split: int, cpus: float)
             member.phases.append((len(member.scores), vector))
             member.exploits += 1
     data = work.split(split)
-    recipe = member_recipe(work.objective, data)
+    recipe = work.objective.recipe(data)
     while len(member.scores) < recipe.epochs:
         weights = train_one_epoch(member, weights, objective=work.objective, recipe=recipe, split=data,
-                                  classes=len(data.model_data.classes), seed=config["seed"], device=device)
+                                  seed=config["seed"], device=device)
         with tempfile.TemporaryDirectory(prefix="augsearch-member-") as folder:
             (Path(folder) / "member.pt").write_bytes(weights)
             (Path(folder) / "member.json").write_text(json.dumps(member.to_json()))
