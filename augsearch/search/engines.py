@@ -80,14 +80,29 @@ def run_local(todo: Sequence[int], work: Work, resources: Resources) -> None:
         torch.set_num_threads(previous)
 
 
-def _ray_task(config: dict[str, Any], *, work: Work, cpus: float) -> None:
-    """A Ray Tune trial: one task of the work, on the resources Tune gave it."""
+def ray_worker_device(cpus: float) -> torch.device:
+    """Inside a Ray Tune trial: take this worker's share of the CPUs as torch threads, and the GPU
+    when Tune gave the trial one."""
     import ray
+
+    torch.set_num_threads(max(1, int(cpus)))
+    return torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+
+
+def ray_trainable(fn: Callable[..., None], resources: Resources, **params: Any) -> Any:
+    """``fn`` as a Tune trainable with ``params`` bound (``cpus`` among them, for
+    :func:`ray_worker_device`) and each trial's CPUs and GPUs reserved."""
     from ray import tune
 
-    torch.set_num_threads(max(1, int(cpus)))  # this worker process's share of the CPUs
-    device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
-    work(config["task"], device)
+    return tune.with_resources(tune.with_parameters(fn, cpus=resources.cpus_per_trial, **params),
+                               {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+
+
+def _ray_task(config: dict[str, Any], *, work: Work, cpus: float) -> None:
+    """A Ray Tune trial: one task of the work, on the resources Tune gave it."""
+    from ray import tune
+
+    work(config["task"], ray_worker_device(cpus))
     tune.report({"task": config["task"]})
 
 
@@ -162,9 +177,7 @@ def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
     """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources.
     Ctrl-C stops the trials at once and raises KeyboardInterrupt; a local cluster ends with it."""
     with ray_cluster(work, resources) as tune, _recording(work) as remote:
-        trainable = tune.with_resources(
-            tune.with_parameters(_ray_task, work=remote, cpus=resources.cpus_per_trial),
-            {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+        trainable = ray_trainable(_ray_task, resources, work=remote)
         tuner = tune.Tuner(
             trainable,
             param_space={"task": tune.grid_search(list(todo))},

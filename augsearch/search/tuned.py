@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import ray
 import torch
 from ray import tune
 from ray.tune import Callback
@@ -29,7 +28,7 @@ from ray.tune.search import Searcher
 from augsearch.draws import Draws
 from augsearch.errors import first_line
 from augsearch.schedule import VECTOR_LENGTH
-from augsearch.search.engines import Resources, ray_cluster, tune_storage
+from augsearch.search.engines import Resources, ray_cluster, ray_trainable, ray_worker_device, tune_storage
 from augsearch.search.population import QUANTILE, Member, explore, train_one_epoch
 from augsearch.search.rundir import RunDir, Trial
 from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, seed_of
@@ -50,10 +49,7 @@ def run_tune(todo: Sequence[int], work: SplitWork, resources: Resources) -> None
                 if not missing:
                     continue
                 recorder = _Recorder(work, run, split=split, repeat=repeat)
-                trainable = tune.with_resources(
-                    tune.with_parameters(_candidate, work=work, split=split, repeat=repeat,
-                                         cpus=resources.cpus_per_trial),
-                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+                trainable = ray_trainable(_candidate, resources, work=work, split=split, repeat=repeat)
                 scheduler = ASHAScheduler(metric="score", mode="max", max_t=epochs,
                                           grace_period=min(work.budget.grace_epochs, epochs),
                                           reduction_factor=work.budget.reduction)
@@ -117,8 +113,7 @@ def _searcher(work: SplitWork, split: int, repeat: int, done: dict[int, Trial], 
 
 def _candidate(config: dict[str, Any], *, work: SplitWork, split: int, repeat: int, cpus: float) -> None:
     """One candidate as a Tune trial: train, report every epoch, then report its finished record."""
-    torch.set_num_threads(max(1, int(cpus)))
-    device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+    device = ray_worker_device(cpus)
     number = config["number"]
     scorer = work.objective.prepare(work.split(split), ChannelStore((), {}, None), device)
 
@@ -187,9 +182,7 @@ def run_tune_population(todo: Sequence[int], work: SplitWork, resources: Resourc
                     time_attr="training_iteration", metric="score", mode="max",
                     perturbation_interval=work.budget.interval, quantile_fraction=QUANTILE, synch=True,
                     custom_explore_fn=functools.partial(_explored, draws=draws))
-                trainable = tune.with_resources(
-                    tune.with_parameters(_member, work=work, split=split, cpus=resources.cpus_per_trial),
-                    {"cpu": resources.cpus_per_trial, "gpu": resources.gpus})
+                trainable = ray_trainable(_member, resources, work=work, split=split)
                 tuner = tune.Tuner(
                     trainable,
                     param_space={"seed": tune.grid_search([seed_of(work.budget.seed, split, repeat, i)
@@ -216,8 +209,7 @@ def _explored(config: dict[str, Any], *, draws: Draws) -> dict[str, Any]:
 def _member(config: dict[str, Any], *, work: SplitWork, split: int, cpus: float) -> None:
     """One member as a Tune trial: from its checkpoint (its own, or the one PBT copied into it) with
     the policy of its config, one epoch per report, a checkpoint with every report."""
-    torch.set_num_threads(max(1, int(cpus)))
-    device = torch.device("cuda") if ray.get_gpu_ids() and torch.cuda.is_available() else torch.device("cpu")
+    device = ray_worker_device(cpus)
     vector = tuple(config["vector"])
     member, weights = Member([(0, vector)]), None
     checkpoint = tune.get_checkpoint()
