@@ -8,7 +8,9 @@ A space of a new shape is one more class with ``@SPACES.register``.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,8 +108,30 @@ class TrainedSpace(Space):
         return kept[0]
 
 
+class GridSpace(TrainedSpace):
+    """A trained space that is a small grid: every combination of :meth:`values`, tried in a
+    seeded order (optuna's grid sampler, or the list an engine enumerates)."""
+
+    def values(self) -> dict[str, tuple[Any, ...]]:
+        """Each parameter's values, in the order a candidate's params are listed."""
+        raise NotImplementedError
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {k: optuna.distributions.CategoricalDistribution(v) for k, v in self.values().items()}
+
+    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GridSampler({k: list(v) for k, v in self.values().items()}, seed=seed)
+
+    def size(self) -> int:
+        return math.prod(len(v) for v in self.values().values())
+
+    def grid(self) -> list[dict[str, Any]]:
+        values = self.values()
+        return [dict(zip(values, point)) for point in itertools.product(*values.values())]
+
+
 @dataclass(frozen=True)
-class RandAugmentGrid(TrainedSpace):
+class RandAugmentGrid(GridSpace):
     """RandAugment's own search (Cubuk et al. 2020): a small grid of (N, M) tried on the task."""
 
     name: str = "randaugment"
@@ -115,47 +139,28 @@ class RandAugmentGrid(TrainedSpace):
     n_values: tuple[int, ...] = (1, 2, 3)
     m_values: tuple[int, ...] = (1, 3, 5, 7, 9)
 
-    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
-        return {"n": optuna.distributions.CategoricalDistribution(self.n_values),
-                "m": optuna.distributions.CategoricalDistribution(self.m_values)}
+    def values(self) -> dict[str, tuple[Any, ...]]:
+        return {"n": self.n_values, "m": self.m_values}
 
     def candidate(self, params: Mapping[str, Any]) -> PolicyData:
         return RandAugment(params["n"], params["m"])
-
-    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GridSampler({"n": list(self.n_values), "m": list(self.m_values)}, seed=seed)
-
-    def size(self) -> int:
-        return len(self.n_values) * len(self.m_values)
-
-    def grid(self) -> list[dict[str, Any]]:
-        return [{"n": n, "m": m} for n in self.n_values for m in self.m_values]
 
     def details(self) -> str:
         return f"convention randaugment; N in {list(self.n_values)}, M in {list(self.m_values)}"
 
 
 @dataclass(frozen=True)
-class TrivialPoint(TrainedSpace):
+class TrivialPoint(GridSpace):
     """TrivialAugment (Müller & Hutter 2021) as the no-search point: one candidate, trained and scored."""
 
     name: str = "trivial"
     description: str = "TrivialAugment wide: the no-search point, trained and scored like any candidate"
 
-    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
-        return {"variant": optuna.distributions.CategoricalDistribution(("wide",))}
+    def values(self) -> dict[str, tuple[Any, ...]]:
+        return {"variant": ("wide",)}
 
     def candidate(self, params: Mapping[str, Any]) -> PolicyData:
         return TrivialAugment()
-
-    def sampler(self, *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GridSampler({"variant": ["wide"]}, seed=seed)
-
-    def size(self) -> int:
-        return 1
-
-    def grid(self) -> list[dict[str, Any]]:
-        return [{"variant": "wide"}]
 
     def details(self) -> str:
         return "one candidate: TrivialAugment wide"
