@@ -67,15 +67,9 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
     scorer = objective.prepare(split, run, device)
     distributions = space.distributions()
     for repeat in range(budget.repeats):
-        sampler = space.sampler(seed=seed_of(budget.seed, split.index, repeat), startup_trials=budget.startup_trials)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
         finished = {t.trial: t for t in done if t.repeat == repeat}
+        study = resumed_study(space, budget, split=split.index, repeat=repeat, finished=finished)
         halving = budget.halving(objective, finished.values())
-        for number in sorted(finished):  # the sampler learns from what is done, in trial order
-            record = finished[number]
-            study.add_trial(optuna.trial.create_trial(
-                params=record.params, distributions=distributions, value=record.score,
-                state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
         # the missing keys, not a count: a gap left by a crash is filled, a finished trial never redone
         missing = iter([n for n in range(expected_trials(space, budget)) if n not in finished])
 
@@ -93,6 +87,21 @@ def search_split(split: Split, *, space: Space, objective: Objective, budget: Bu
         # optimize, not ask/tell: samplers that end a study themselves (grid, brute force) need its loop
         remaining = expected_trials(space, budget) - len(finished)
         study.optimize(attempt, n_trials=max(0, remaining), catch=(_CandidateFailedError,))
+
+
+def resumed_study(space: Space, budget: Budget, *, split: int, repeat: int,
+                  finished: Mapping[int, Trial]) -> optuna.Study:
+    """A (split, repeat) search's study with the space's seeded sampler, taught the ``finished``
+    trials first, in trial order, so that a resumed search proposes what the uninterrupted one would."""
+    sampler = space.sampler(seed=seed_of(budget.seed, split, repeat), startup_trials=budget.startup_trials)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    distributions = space.distributions()
+    for number in sorted(finished):
+        record = finished[number]
+        study.add_trial(optuna.trial.create_trial(
+            params=record.params, distributions=distributions, value=record.score,
+            state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
+    return study
 
 
 class _CandidateFailedError(Exception):

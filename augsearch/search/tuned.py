@@ -31,7 +31,7 @@ from augsearch.schedule import VECTOR_LENGTH
 from augsearch.search.engines import Resources, ray_cluster, ray_trainable, ray_worker_device, tune_storage
 from augsearch.search.population import QUANTILE, Member, explore, train_one_epoch
 from augsearch.search.rundir import RunDir, Trial
-from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, seed_of
+from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, resumed_study, seed_of
 from augsearch.search.trained import epoch_key
 
 
@@ -74,13 +74,7 @@ def _searcher(work: SplitWork, split: int, repeat: int, done: dict[int, Trial], 
     study = None
     if grid is None:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        sampler = space.sampler(seed=seed_of(budget.seed, split, repeat), startup_trials=budget.startup_trials)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        for number in sorted(done):
-            record = done[number]
-            study.add_trial(optuna.trial.create_trial(
-                params=record.params, distributions=distributions, value=record.score,
-                state=optuna.trial.TrialState.COMPLETE if record.ok else optuna.trial.TrialState.FAIL))
+        study = resumed_study(space, budget, split=split, repeat=repeat, finished=done)
 
     class StudySearcher(Searcher):
         def __init__(self) -> None:
