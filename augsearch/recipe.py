@@ -84,7 +84,7 @@ class AugmentationRecipe(PolicyData):
 
     def mixer(self, num_classes: int) -> Mixup | None:
         """The recipe's mixup/CutMix for ``num_classes`` classes, or ``None`` when it mixes nothing."""
-        if self.mix is None or (self.mix["alpha"] == 0 and self.mix["cutmix_alpha"] == 0):
+        if not self._mixing:
             return None
         return Mixup(self.mix["alpha"], cutmix_alpha=self.mix["cutmix_alpha"], num_classes=num_classes,
                      prob=self.mix["prob"], switch_prob=self.mix["switch_prob"], mode=self.mix["mode"],
@@ -93,7 +93,11 @@ class AugmentationRecipe(PolicyData):
     @property
     def mixes(self) -> bool:
         """Whether :meth:`batch` changes anything (mixing or label smoothing)."""
-        return self.label_smoothing > 0 or self.mixer(2) is not None
+        return self.label_smoothing > 0 or self._mixing
+
+    @property
+    def _mixing(self) -> bool:
+        return self.mix is not None and (self.mix["alpha"] > 0 or self.mix["cutmix_alpha"] > 0)
 
     def to_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"augsearch": FORMAT_VERSION, "kind": self.kind}
