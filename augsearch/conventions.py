@@ -17,6 +17,13 @@ from augsearch.ops import OPS, OpDef, rounded
 from augsearch.registry import Registry
 
 
+def _rounded(values: torch.Tensor, rounding: str | None) -> torch.Tensor:
+    """:func:`augsearch.ops.rounded` element-wise (``round`` halves to even, as Python's does)."""
+    if rounding is None:
+        return values
+    return {"round": torch.round, "floor": torch.floor, "ceil": torch.ceil, "trunc": torch.trunc}[rounding](values)
+
+
 @dataclass(frozen=True)
 class Range:
     """Linear map from a magnitude fraction ``t`` in [0, 1] to the op's parameter.
@@ -99,6 +106,33 @@ class Convention:
         if r.signed and negate:
             v = 2 * entry.opdef.identity - v
         return entry.opdef.clamp(v)
+
+    def values(self, name: str, magnitudes: torch.Tensor, *, size: tuple[int, int],
+               negate: torch.Tensor) -> torch.Tensor:
+        """:meth:`value` for many magnitudes at once, element for element the same float64 arithmetic
+        (0 for an op without a parameter): batched plan draws compute their parameters with it."""
+        entry = self.entry(name)
+        r = entry.range
+        m = magnitudes.to(torch.float64)
+        if r is None:
+            return torch.zeros_like(m)
+        side = (size[1] if entry.opdef.axis == "y" else size[0]) if r.relative else 1
+        flip = negate.to(device=m.device, dtype=torch.bool) & r.signed
+        t = m / self.max_magnitude
+        v = _rounded((r.low + t * (r.high - r.low)) * side, r.rounding)
+        if r.signed:
+            v = torch.where(flip, 2 * entry.opdef.identity - v, v)
+        if self.levels is not None:  # bins as value() takes them: torchvision's float32 linspace
+            base = entry.opdef.identity if r.signed else 0.0
+            bins = torch.linspace((r.low - base) * side, (r.high - base) * side, self.levels).to(
+                device=m.device, dtype=torch.float64)
+            binned = (m >= 0) & (m < self.levels)
+            offset = bins[m.nan_to_num(0.0).clamp(0, self.levels - 1).long()]
+            v = torch.where(binned, _rounded(base + torch.where(flip, -offset, offset), r.rounding), v)
+        if entry.opdef.domain is None:
+            return v
+        low, high = entry.opdef.domain
+        return v.clamp(min=low, max=high)
 
     def fraction(self, name: str, magnitude: float | None, *, negate: bool = False) -> float | None:
         """A relative range's value for ``magnitude`` as a fraction of the image side, neither scaled nor

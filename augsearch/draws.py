@@ -4,6 +4,9 @@ Every random choice a policy makes goes through :class:`Draws`, which reads a
 ``torch.Generator`` when one is given and torch's default generator otherwise. The default
 generator is what ``torch.utils.data.DataLoader`` seeds differently in each worker, so
 workers draw different augmentations and ``torch.manual_seed`` makes a run reproducible.
+
+An image's draws read one chunk of :data:`CHUNK` values, so a batch's draws are one block of
+``n`` chunks (:class:`BatchDraws`): the same values, read by all images at once.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-_CHUNK = 256
+CHUNK = 256  # values an image's draws read (one chunk, from its end)
 
 
 class Draws:
@@ -28,8 +31,8 @@ class Draws:
         if not self._left:
             # a numpy view, read a value at a time: a plan uses a handful of the chunk's values,
             # and converting all of them to Python floats cost more than drawing them
-            self._buffer = torch.rand(_CHUNK, generator=self.generator, dtype=torch.float64).numpy()
-            self._left = _CHUNK
+            self._buffer = torch.rand(CHUNK, generator=self.generator, dtype=torch.float64).numpy()
+            self._left = CHUNK
         self._left -= 1
         return low + (high - low) * float(self._buffer[self._left])
 
@@ -50,3 +53,30 @@ class Draws:
 
     def dirichlet(self, alpha: float, k: int) -> list[float]:
         return self.numpy().dirichlet([alpha] * k).tolist()
+
+
+class BatchDraws:
+    """The draws of ``n`` images at once: row ``i`` holds the chunk :class:`Draws` would read for image
+    ``i`` (``torch.rand(n * CHUNK)`` is ``n`` chunks drawn one after another), read from its end.
+
+    A draw reads the next value of every row; rows outside ``where`` do not move on (their value is
+    not used). Callers check that no image reads past its chunk (:data:`CHUNK` values)."""
+
+    def __init__(self, n: int, *, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        device = generator.device if generator is not None else torch.device(device)
+        self._values = torch.rand(n, CHUNK, generator=generator, dtype=torch.float64, device=device)
+        self._left = torch.full((n, 1), CHUNK, dtype=torch.int64, device=device)
+
+    @property
+    def device(self) -> torch.device:
+        return self._values.device
+
+    def uniform(self, where: torch.Tensor | None = None, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        value = self._values.gather(1, (self._left - 1).clamp_(min=0))[:, 0]
+        self._left -= 1 if where is None else where.view(-1, 1).long()
+        return low + (high - low) * value
+
+    def randint(self, n: int, where: torch.Tensor | None = None) -> torch.Tensor:
+        """An integer in ``0..n-1`` per row."""
+        return (self.uniform(where) * n).long().clamp_(max=n - 1)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from augsearch.conventions import Convention
-from augsearch.draws import Draws
+from augsearch.draws import CHUNK, BatchDraws, Draws
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Interpolation
-from augsearch.plans import Applied, Plan
-from augsearch.policy import NO_PLAN, Augment, check_magnitude_std, noisy_magnitude
+from augsearch.plans import Applied, Plan, PlanTable
+from augsearch.policy import NO_PLAN, Augment, check_magnitude_std, drawn_call, noisy_magnitude
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
                    "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
@@ -79,6 +79,24 @@ class RandAugment(_OpChoice):
                 plan.append(self._call(name, m, size, draws))
         return tuple(plan)
 
+    def draw_batch(self, n: int, size: tuple[int, int], *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> PlanTable | list[Any]:
+        if self.magnitude_std or not 0 < 5 * self.n <= CHUNK:  # noise draws vary in number; none; past a chunk
+            return super().draw_batch(n, size, generator=generator, device=device)
+        draws = BatchDraws(n, generator=generator, device=device)
+        ops = torch.arange(len(self.ops))
+        table = self._value_table(self.ops, ops, torch.full((len(self.ops),), float(self.m), dtype=torch.float64),
+                                  size, draws.device)
+        index, value, aux = [], [], []
+        for _ in range(self.n):
+            op = draws.randint(len(self.ops))
+            fire = draws.uniform() < self.prob
+            negate, drawn_aux = drawn_call(draws, fire)
+            index.append(torch.where(fire, op, -1))
+            value.append(table[op, negate.long()])
+            aux.append(drawn_aux)
+        return _table(self._batch_calls(self.ops), n, index, value, aux)
+
     def _options(self) -> dict[str, Any]:
         opts = {"n": self.n, "m": self.m, "prob": self.prob, "magnitude_std": self.magnitude_std,
                 "ops": list(self.ops)}
@@ -100,6 +118,22 @@ class TrivialAugment(_OpChoice):
         c = self.convention
         m = draws.randint(c.levels) if c.levels is not None else draws.uniform(0.0, c.max_magnitude)
         return (self._call(name, m, size, draws),)
+
+    def draw_batch(self, n: int, size: tuple[int, int], *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> PlanTable | list[Any]:
+        draws = BatchDraws(n, generator=generator, device=device)
+        c = self.convention
+        op = draws.randint(len(self.ops))
+        m = draws.randint(c.levels) if c.levels is not None else draws.uniform(low=0.0, high=c.max_magnitude)
+        negate, aux = drawn_call(draws, torch.ones(n, dtype=torch.bool, device=draws.device))
+        if c.levels is None:
+            value = self._call_values(self.ops, op, m, negate, size)
+        else:
+            shape = (len(self.ops), c.levels)
+            table = self._value_table(self.ops, torch.arange(shape[0]).view(-1, 1).expand(shape),
+                                      torch.arange(shape[1], dtype=torch.float64).expand(shape), size, draws.device)
+            value = table[op, m, negate.long()]
+        return _table(self._batch_calls(self.ops), n, [op], [value], [aux])
 
     def _options(self) -> dict[str, Any]:
         return {"ops": list(self.ops)}
@@ -201,6 +235,15 @@ class AugMix(_OpChoice):
                 "jsd": self.jsd, "ops": list(self.ops)}
 
 
+def _table(calls: tuple[tuple[str, str, bool], ...], n: int, index: list[torch.Tensor], value: list[torch.Tensor],
+           aux: list[torch.Tensor]) -> PlanTable:
+    """A :class:`PlanTable` from per-slot columns (none: ``n`` empty plans), its ops moved to the first slots."""
+    if not index:
+        return PlanTable(calls, torch.zeros(n, 0, dtype=torch.int64), torch.zeros(n, 0, dtype=torch.float64),
+                         torch.zeros(n, 0, 2, dtype=torch.float64))
+    return PlanTable(calls, torch.stack(index, 1), torch.stack(value, 1), torch.stack(aux, 1)).compacted()
+
+
 def jsd_loss(logits_clean: torch.Tensor, logits_aug1: torch.Tensor, logits_aug2: torch.Tensor, *,
              weight: float = 12.0) -> torch.Tensor:
     """AugMix's Jensen-Shannon consistency loss between a clean view and two AugMix views,
@@ -228,6 +271,16 @@ class Cutout(Augment):
         draws = Draws(generator)
         return tuple(Applied("Cutout", "Cutout", float(self.size), (draws.uniform(), draws.uniform()))
                      for _ in range(self.holes))
+
+    def draw_batch(self, n: int, size: tuple[int, int], *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> PlanTable | list[Any]:
+        if 2 * self.holes > CHUNK:
+            return super().draw_batch(n, size, generator=generator, device=device)
+        draws = BatchDraws(n, generator=generator, device=device)
+        aux = [torch.stack((draws.uniform(), draws.uniform()), dim=1) for _ in range(self.holes)]
+        zeros = torch.zeros(n, dtype=torch.int64, device=draws.device)
+        return _table((("Cutout", "Cutout", True),), n, [zeros] * self.holes,
+                      [torch.full((n,), float(self.size), dtype=torch.float64, device=draws.device)] * self.holes, aux)
 
     def _options(self) -> dict[str, Any]:
         return {"size": self.size, "holes": self.holes}

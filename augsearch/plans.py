@@ -36,6 +36,58 @@ class Applied:
 Plan = tuple[Applied, ...]
 
 
+@dataclass(frozen=True)
+class PlanTable:
+    """The plans of a batch as tensors, which batched draws fill without a Python loop per image.
+
+    Slot ``j`` of row ``i`` is the ``j``-th op image ``i`` applies: ``index`` into ``calls`` (-1: none;
+    a row's ops come first), its parameter ``value`` (0 where the op takes none) and its two ``aux``
+    draws. ``calls`` holds ``(name, op, takes a value)`` per index."""
+
+    calls: tuple[tuple[str, str, bool], ...]
+    index: torch.Tensor  # (n, slots) int64
+    value: torch.Tensor  # (n, slots) float64
+    aux: torch.Tensor  # (n, slots, 2) float64
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    @classmethod
+    def from_plans(cls, plans: Sequence[Plan]) -> PlanTable:
+        calls: dict[tuple[str, str, bool], int] = {}
+        slots = max((len(plan) for plan in plans), default=0)
+        index = [[-1] * slots for _ in plans]
+        value = [[0.0] * slots for _ in plans]
+        aux = [[(0.0, 0.0)] * slots for _ in plans]
+        for i, plan in enumerate(plans):
+            for j, call in enumerate(plan):
+                index[i][j] = calls.setdefault((call.name, call.op, call.value is not None), len(calls))
+                value[i][j] = 0.0 if call.value is None else call.value
+                aux[i][j] = call.aux
+        return cls(tuple(calls), torch.tensor(index, dtype=torch.int64).view(len(plans), slots),
+                   torch.tensor(value, dtype=torch.float64).view(len(plans), slots),
+                   torch.tensor(aux, dtype=torch.float64).view(len(plans), slots, 2))
+
+    def compacted(self) -> PlanTable:
+        """The same plans with each row's ops moved to its first slots, in order (draws leave gaps
+        where an op did not fire); a batch applies step by step, so this is how list plans line up."""
+        order = torch.argsort((self.index < 0).to(torch.uint8), dim=1, stable=True)
+        return PlanTable(self.calls, self.index.gather(1, order), self.value.gather(1, order),
+                         self.aux.gather(1, order.unsqueeze(-1).expand_as(self.aux)))
+
+    def rows(self, start: int, stop: int) -> PlanTable:
+        return PlanTable(self.calls, self.index[start:stop], self.value[start:stop], self.aux[start:stop])
+
+    def plans(self) -> list[Plan]:
+        """The plans as :class:`Applied` tuples, one per image (what ``trace`` returns)."""
+        applied = [Applied(name, op, None, (0.0, 0.0)) for name, op, _ in self.calls]
+        out = []
+        for row, values, auxes in zip(self.index.tolist(), self.value.tolist(), self.aux.tolist()):
+            out.append(tuple(Applied(applied[k].name, applied[k].op, v if self.calls[k][2] else None, tuple(a))
+                             for k, v, a in zip(row, values, auxes) if k >= 0))
+        return out
+
+
 # ----------------------------------------------------------------------------- applying plans
 
 def is_batch(image: Any) -> bool:
@@ -75,8 +127,8 @@ SLICE_VALUES = 1 << 21  # values per slice of a CPU batch of small images: 680 o
 LARGE_IMAGE = 1 << 16  # values from which a CPU batch goes one image at a time (148x148 RGB)
 
 
-def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, interpolation: Interpolation,
-                cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> torch.Tensor:
+def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill: Fill,
+                interpolation: Interpolation, cutout_fill: Fill = DEFAULT_CUTOUT_FILL) -> torch.Tensor:
     """Apply one plan per image of a uint8 batch: step by step, each op once on the sub-batch of
     images that fire it (gathered, transformed, scattered back); Identity costs nothing.
 
@@ -85,35 +137,56 @@ def apply_plans(images: torch.Tensor, plans: Sequence[Plan], *, fill: Fill, inte
     :data:`LARGE_IMAGE` values or more one at a time (measured at 224x224: 1.5x the rate of 13-image
     slices), smaller ones :data:`SLICE_VALUES` values at a time (per-op overhead dominates there). A GPU
     takes the batch whole (fewer, larger launches); SamplePairing draws partners from the whole batch,
-    so a batch with it is one slice."""
+    so a batch that may use it is one slice."""
+    table = plans if isinstance(plans, PlanTable) else PlanTable.from_plans(plans)
     out = images.clone()
-    if not plans:
+    if not len(table):
         return out
-    whole = images.device.type != "cpu" or any(call.op == "SamplePairing" for plan in plans for call in plan)
+    whole = images.device.type != "cpu" or any(op == "SamplePairing" for _, op, _ in table.calls)
     per_image = max(1, images[0].numel())
-    rows_per_slice = len(plans) if whole else 1 if per_image >= LARGE_IMAGE else max(1, SLICE_VALUES // per_image)
+    rows_per_slice = len(table) if whole else 1 if per_image >= LARGE_IMAGE else max(1, SLICE_VALUES // per_image)
     settings = {"fill": fill, "interpolation": interpolation, "cutout_fill": cutout_fill}
-    for start in range(0, len(plans), rows_per_slice):
-        _apply_slice(out[start:start + rows_per_slice], plans[start:start + rows_per_slice], out, settings)
+    for start in range(0, len(table), rows_per_slice):
+        stop = start + rows_per_slice
+        _apply_slice(out[start:stop], table.rows(start, stop), out, settings)
     return out
 
 
-def _apply_slice(out: torch.Tensor, plans: Sequence[Plan], pool: torch.Tensor, settings: dict[str, Any]) -> None:
-    """Apply ``plans`` to ``out`` (a slice of the batch ``pool``) in place."""
-    for step in range(max((len(p) for p in plans), default=0)):
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, plan in enumerate(plans):
-            if step < len(plan):
-                groups[plan[step].op].append(i)
-        for op, rows in groups.items():
-            opdef = OPS[op]
+def _apply_slice(out: torch.Tensor, table: PlanTable, pool: torch.Tensor, settings: dict[str, Any]) -> None:
+    """Apply ``table`` to ``out`` (a slice of the batch ``pool``) in place."""
+    for step in range(table.index.shape[1]):
+        for k, rows in _groups(table.index[:, step]):
+            opdef = OPS[table.calls[k][1]]
             if opdef.kind == "identity":
                 continue
-            calls = [plans[i][step] for i in rows]
-            values = torch.tensor([c.value if c.value is not None else 0.0 for c in calls], dtype=torch.float64)
-            aux = torch.tensor([c.aux for c in calls], dtype=torch.float64)
-            if len(rows) == len(plans):
+            values, aux = table.value[rows, step], table.aux[rows, step]
+            if len(rows) == len(table):
                 out.copy_(opdef.tensor(out, values, aux, pool=pool, **settings))
                 continue
-            index = torch.tensor(rows, device=out.device)
+            index = rows.to(out.device)
             out.index_copy_(0, index, opdef.tensor(out.index_select(0, index), values, aux, pool=pool, **settings))
+
+
+def _groups(column: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    """``(k, rows)`` for each index ``k >= 0`` in ``column``, rows ascending, in the order the indices first
+    appear (SamplePairing's partners see the groups before theirs applied)."""
+    if column.device.type != "cpu":
+        return groups_on_device(column)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, k in enumerate(column.tolist()):
+        if k >= 0:
+            groups[k].append(i)
+    return [(k, torch.tensor(rows)) for k, rows in groups.items()]
+
+
+def groups_on_device(column: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    """:func:`_groups` with tensor ops and one host sync, for a column on a GPU: the rows stay there."""
+    order = torch.argsort(column, stable=True)
+    keys = column + 1  # -1 (none) counts in bin 0
+    counts = torch.bincount(keys, minlength=1)
+    first = torch.full_like(counts, len(column)).scatter_reduce_(
+        0, keys, torch.arange(len(column), device=column.device), reduce="amin")
+    sizes, firsts = torch.stack((counts, first)).tolist()
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    found = sorted((firsts[k], k) for k in range(1, len(sizes)) if sizes[k])
+    return [(k - 1, order[starts[k]:starts[k] + sizes[k]]) for _, k in found]

@@ -1,7 +1,9 @@
 """Policy objects: AutoAugment-style policies and the base every per-image augmentation shares.
 
 Each kind draws a plan per image and hands it to the executor in :mod:`augsearch.plans`; each
-kind registers itself in :data:`KINDS` under the name policy files give as ``kind``.
+kind registers itself in :data:`KINDS` under the name policy files give as ``kind``. Kinds whose
+draws can be made for a whole batch at once (:meth:`Augment.draw_batch`) draw a batch's plans
+as one :class:`~augsearch.plans.PlanTable`, the same plans as drawing image by image.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from torchvision.transforms import v2
 
 from augsearch import tvsample
 from augsearch.conventions import Convention, get_convention
-from augsearch.draws import Draws
+from augsearch.draws import CHUNK, BatchDraws, Draws
 from augsearch.errors import PolicyError
 from augsearch.formats import FORMAT_VERSION, dump_text
 from augsearch.ops import DEFAULT_CUTOUT_FILL, Fill, Interpolation
-from augsearch.plans import Applied, Plan, apply_plan, apply_plans, check_image, image_size, is_batch
+from augsearch.plans import Applied, Plan, PlanTable, apply_plan, apply_plans, check_image, image_size, is_batch
 from augsearch.registry import Registry
 
 INTERPOLATIONS = ("nearest", "bilinear")
@@ -129,7 +131,14 @@ class Augment(PolicyData, v2.Transform):
         return apply_plan(image, plan, fill=self.fill, interpolation=self.interpolation,
                           cutout_fill=self.cutout_fill)
 
-    def apply_batch(self, images: torch.Tensor, plans: Sequence[Any]) -> torch.Tensor:
+    def draw_batch(self, n: int, size: tuple[int, int], *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> PlanTable | list[Any]:
+        """The plans of ``n`` images of ``size``: the plans ``n`` calls of :meth:`draw` give, as a list or,
+        where a kind draws them all at once, as a :class:`PlanTable`. Batched draws read ``generator``,
+        or else the default generator of ``device`` (a CUDA batch draws on its GPU)."""
+        return [self.draw(size, generator=generator) for _ in range(n)]
+
+    def apply_batch(self, images: torch.Tensor, plans: PlanTable | Sequence[Any]) -> torch.Tensor:
         return apply_plans(images, plans, fill=self.fill, interpolation=self.interpolation,
                            cutout_fill=self.cutout_fill)
 
@@ -137,17 +146,23 @@ class Augment(PolicyData, v2.Transform):
         """Augment ``image`` and return ``(output, plan)``: the plan says what was applied.
         For a batch the plan is a list, one per image."""
         check_image(image)
-        size = image_size(image)
         if is_batch(image):
-            plans = [self.draw(size, generator=generator) for _ in range(image.shape[0])]
-            return self.apply_batch(image, plans), plans
-        plan = self.draw(size, generator=generator)
+            out, plans = self._augment_batch(image, generator)
+            return out, plans.plans() if isinstance(plans, PlanTable) else plans
+        plan = self.draw(image_size(image), generator=generator)
         return self.apply(image, plan), plan
+
+    def _augment_batch(self, images: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, Any]:
+        plans = self.draw_batch(images.shape[0], image_size(images), generator=generator, device=images.device)
+        return self.apply_batch(images, plans), plans
 
     def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
         """``policy(image)``, ``policy(image, boxes, mask)``, ``policy({"image": ..., "label": ...})``: the
         augmented image, batch or sample (see :mod:`augsearch.tvsample`)."""
         if len(inputs) == 1 and tvsample.is_plain_input(inputs[0]):
+            if is_batch(inputs[0]):
+                check_image(inputs[0])
+                return self._augment_batch(inputs[0], generator)[0]
             return self.trace(inputs[0], generator=generator)[0]
         return tvsample.augment_sample(self, inputs, generator=generator)
 
@@ -182,6 +197,36 @@ class Augment(PolicyData, v2.Transform):
         aux = (draws.uniform(), draws.uniform())
         value = self.convention.value(name, magnitude, size=size, negate=negate)
         return Applied(name, entry.op, value, aux)
+
+    def _batch_calls(self, names: Sequence[str]) -> tuple[tuple[str, str, bool], ...]:
+        """:attr:`PlanTable.calls` for ops chosen from ``names``."""
+        return tuple((name, self.convention.entry(name).op, self.convention.entry(name).range is not None)
+                     for name in names)
+
+    def _call_values(self, names: Sequence[str], which: torch.Tensor, magnitudes: torch.Tensor,
+                    negate: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The parameter ``_call`` gives op ``names[which]`` at ``magnitudes``, element-wise."""
+        out = torch.zeros(which.shape, dtype=torch.float64, device=which.device)
+        for k, name in enumerate(names):
+            out = torch.where(which == k, self.convention.values(name, magnitudes, size=size, negate=negate), out)
+        return out
+
+    def _value_table(self, names: Sequence[str], which: torch.Tensor, magnitudes: torch.Tensor,
+                         size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """:meth:`_call_values` for every entry of ``which`` and ``magnitudes``, unnegated and negated (last
+        axis), computed on the CPU (a handful of values) and moved to ``device``."""
+        shape = (*which.shape, 2)
+        negate = torch.tensor([False, True]).expand(shape)
+        table = self._call_values(names, which.unsqueeze(-1).expand(shape), magnitudes.unsqueeze(-1).expand(shape),
+                                 negate, size)
+        return table.to(device)
+
+
+def drawn_call(draws: BatchDraws, fire: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``Augment._call`` draws for the rows that ``fire``: whether to negate, and the two aux values."""
+    negate = draws.uniform(fire) < 0.5
+    aux = torch.stack((draws.uniform(fire), draws.uniform(fire)), dim=1)
+    return negate, aux
 
 
 def _check_fill(fill: Sequence[int] | int) -> Fill:
@@ -254,6 +299,33 @@ class Policy(Augment):
                 magnitude = noisy_magnitude(op.magnitude, self.magnitude_std, self.convention, draws)
                 plan.append(self._call(op.name, magnitude, size, draws))
         return tuple(plan)
+
+    def draw_batch(self, n: int, size: tuple[int, int], *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> PlanTable | list[Any]:
+        longest = max(len(sp.ops) for sp in self.sub_policies)
+        if self.magnitude_std or 1 + 4 * longest > CHUNK:  # noise draws vary in number; or past one chunk
+            return super().draw_batch(n, size, generator=generator, device=device)
+        names = tuple(dict.fromkeys(op.name for sp in self.sub_policies for op in sp.ops))
+        which = [[names.index(op.name) for op in sp.ops] + [-1] * (longest - len(sp.ops)) for sp in self.sub_policies]
+        probs = [[op.prob for op in sp.ops] + [0.0] * (longest - len(sp.ops)) for sp in self.sub_policies]
+        magnitudes = [[op.magnitude or 0.0 for op in sp.ops] + [0.0] * (longest - len(sp.ops))
+                      for sp in self.sub_policies]
+        draws = BatchDraws(n, generator=generator, device=device)
+        table = self._value_table(names, torch.tensor(which), torch.tensor(magnitudes, dtype=torch.float64),
+                                      size, draws.device)
+        which_t = torch.tensor(which, device=draws.device)
+        probs_t = torch.tensor(probs, dtype=torch.float64, device=draws.device)
+        sub = draws.randint(len(self.sub_policies))
+        index, value, aux = [], [], []
+        for j in range(longest):
+            op = which_t[sub, j]
+            fire = draws.uniform(op >= 0) < probs_t[sub, j]  # an absent op's probability is 0
+            negate, drawn_aux = drawn_call(draws, fire)
+            index.append(torch.where(fire, op, -1))
+            value.append(table[sub, j, negate.long()])
+            aux.append(drawn_aux)
+        return PlanTable(self._batch_calls(names), torch.stack(index, 1), torch.stack(value, 1),
+                         torch.stack(aux, 1)).compacted()
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"source": self.source} if self.source else {}

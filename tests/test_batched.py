@@ -207,3 +207,124 @@ def test_run_local_uses_cpus_per_trial_threads_and_restores_the_callers():
         assert work.seen == [3] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+# ----------------------------------------------------------------------------- batched draws
+
+def random_policies(rng: random.Random) -> list:
+    """Policies of every kind with a batched draw, over every convention, with odd settings."""
+    from augsearch.conventions import CONVENTIONS
+
+    found = []
+    for name in CONVENTIONS.names():
+        convention = CONVENTIONS.get(name)
+        ops = list(convention.entries)
+
+        def magnitude(op, convention=convention):
+            if convention.entry(op).range is None:
+                return None
+            if convention.levels is not None:
+                return rng.randint(0, convention.levels - 1)
+            return rng.choice([0.0, convention.max_magnitude, rng.uniform(0, convention.max_magnitude)])
+
+        subs = [[(op, rng.choice([0.0, 1.0, rng.random()]), magnitude(op)) for op in rng.sample(ops, rng.randint(1, 4))]
+                for _ in range(rng.randint(1, 6))]
+        found.append(augsearch.Policy(subs, convention=name))
+        choice = [op for op in ops if op != "SamplePairing"] or ops
+        m = rng.randint(0, convention.levels - 1) if convention.levels else rng.uniform(0, convention.max_magnitude)
+        found.append(augsearch.RandAugment(rng.randint(0, 4), m, convention=name, prob=rng.choice([1.0, 0.5]),
+                                           ops=rng.sample(choice, rng.randint(1, len(choice)))))
+        found.append(augsearch.TrivialAugment(convention=name, ops=rng.sample(choice, rng.randint(1, len(choice)))))
+    found.append(augsearch.Cutout(size=rng.randint(0, 40), holes=rng.randint(1, 3)))
+    return found
+
+
+@pytest.mark.parametrize("spec", sorted(augsearch.bundled_policies()))
+@pytest.mark.parametrize("n", [1, 5, 300])
+def test_a_batch_draws_the_plans_image_by_image_draws(spec, n):
+    policy = augsearch.load_policy(spec)
+    for size in [(32, 32), (224, 160), (1, 3)]:
+        before, after = torch.Generator().manual_seed(n), torch.Generator().manual_seed(n)
+        one_by_one_plans = [policy.draw(size, generator=before) for _ in range(n)]
+        batch = policy.draw_batch(n, size, generator=after)
+        listed = batch.plans() if isinstance(batch, plans_module.PlanTable) else batch
+        assert listed == one_by_one_plans
+        assert torch.equal(torch.rand(4, generator=before), torch.rand(4, generator=after))  # same values read
+
+
+def test_random_policies_draw_the_same_plans_batched_in_every_convention():
+    rng = random.Random(5)
+    tables = 0
+    for policy in random_policies(rng) + random_policies(rng):
+        size = rng.choice([(32, 32), (17, 40), (224, 224)])
+        before, after = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+        expected = [policy.draw(size, generator=before) for _ in range(64)]
+        batch = policy.draw_batch(64, size, generator=after)
+        tables += isinstance(batch, plans_module.PlanTable)
+        listed = batch.plans() if isinstance(batch, plans_module.PlanTable) else batch
+        assert listed == expected, policy
+        assert torch.equal(torch.rand(4, generator=before), torch.rand(4, generator=after))
+    assert tables >= 40  # the batched draws ran, not the per-image fallback
+
+
+def test_policies_that_draw_a_varying_number_of_values_fall_back_to_image_by_image():
+    noisy = augsearch.RandAugment(2, 9, magnitude_std=0.5)
+    assert isinstance(noisy.draw_batch(3, (8, 8)), list)
+    long = augsearch.Policy([[("Rotate", 0.5, 3)] * 70])  # past one chunk of draws per image
+    before, after = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert long.draw_batch(5, (8, 8), generator=after) == [long.draw((8, 8), generator=before) for _ in range(5)]
+
+
+def test_a_table_applies_as_its_plans_do():
+    rng = random.Random(9)
+    images = torch.randint(0, 256, (50, 3, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    for policy in random_policies(rng):
+        if not any(op == "SamplePairing" for op in getattr(policy, "ops", ())):
+            table = policy.draw_batch(50, (24, 20), generator=torch.Generator().manual_seed(3))
+            if isinstance(table, plans_module.PlanTable):
+                assert torch.equal(policy.apply_batch(images, table), policy.apply_batch(images, table.plans()))
+
+
+def test_plans_round_trip_through_a_table():
+    plans = random_plans(30, random.Random(4), ops=list(OPS), most=4)
+    table = plans_module.PlanTable.from_plans(plans)
+    assert table.index.shape == (30, max(map(len, plans)))
+    assert [tuple((c.name, c.op, c.value, c.aux) for c in p) for p in table.plans()] == \
+        [tuple((c.name, c.op, c.value if c.value is not None else None, c.aux) for c in p) for p in plans]
+    empty = plans_module.PlanTable.from_plans([(), ()])
+    assert empty.index.shape == (2, 0) and empty.plans() == [(), ()]
+
+
+def test_a_batch_without_a_generator_reads_the_default_generator_of_its_device():
+    policy = augsearch.load_policy("autoaugment/cifar10")
+    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    torch.manual_seed(3)
+    first = policy(images)
+    torch.manual_seed(3)
+    assert torch.equal(policy(images), first)
+    assert torch.equal(first, policy(images, generator=torch.Generator().manual_seed(3)))
+
+
+def test_grouping_on_a_device_equals_grouping_on_the_cpu():
+    rng = random.Random(3)
+    for n in (1, 2, 17, 500):
+        column = torch.tensor([rng.choice([-1, 0, 1, 4, 7]) for _ in range(n)])
+        on_cpu = plans_module._groups(column)
+        on_device = plans_module.groups_on_device(column)
+        assert [k for k, _ in on_device] == [k for k, _ in on_cpu]
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(on_device, on_cpu))
+    assert plans_module.groups_on_device(torch.full((4,), -1)) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
+                                  "cutout/cifar10"])
+def test_a_cuda_batch_draws_on_its_gpu_and_applies_what_it_traces(spec):
+    policy = augsearch.load_policy(spec)
+    images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(0)
+    out, plans = policy.trace(images.cuda())
+    torch.manual_seed(0)
+    assert torch.equal(policy(images.cuda()), out)  # the CUDA generator, seeded by manual_seed
+    on_cpu = policy.apply_batch(images, plans)
+    assert (out.cpu().int() - on_cpu.int()).abs().max() <= 1  # colour ops round differently on a GPU
