@@ -31,7 +31,8 @@ class Draws:
         if not self._left:
             # a numpy view, read a value at a time: a plan uses a handful of the chunk's values,
             # and converting all of them to Python floats cost more than drawing them
-            self._buffer = torch.rand(CHUNK, generator=self.generator, dtype=torch.float64).numpy()
+            device = "cpu" if self.generator is None else self.generator.device
+            self._buffer = torch.rand(CHUNK, generator=self.generator, dtype=torch.float64, device=device).cpu().numpy()
             self._left = CHUNK
         self._left -= 1
         return low + (high - low) * float(self._buffer[self._left])

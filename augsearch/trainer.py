@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,14 +303,18 @@ def evaluate(
     images_uint8: torch.Tensor,
     labels: torch.Tensor,
     *,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
 ) -> dict:
     """Score ``model`` on uint8 images; per-sample results let a scorer combine several draws.
+    ``batch_size`` defaults to :func:`eval_batch_size`'s for the device.
 
     Returns ``loss`` (mean cross-entropy), ``accuracy``, and on the CPU ``per_sample_correct``
     (bool, N) and ``per_sample_loss`` (float32, N). The model's train/eval mode is restored.
     """
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = eval_batch_size(device, images_uint8.shape[-2:])
     _check_positive(batch_size=batch_size)
     if images_uint8.dtype != torch.uint8 or images_uint8.dim() != 4:
         raise ConfigError(
@@ -322,7 +326,6 @@ def evaluate(
             f"evaluate needs one label per image and at least one image, got "
             f"{tuple(labels.shape)} labels for {images_uint8.shape[0]} images"
         )
-    device = torch.device(device)
     model.to(device, memory_format=torch.channels_last)
     amp_dtype, _ = _mixed_precision(device)
     losses, hits = [], []
@@ -347,6 +350,15 @@ def evaluate(
         "per_sample_correct": per_sample_correct,
         "per_sample_loss": per_sample_loss,
     }
+
+
+def eval_batch_size(device: torch.device, size: Sequence[int]) -> int:
+    """Inference batch size: 512 on a CPU (as before, so CPU scores stay the same bit for bit); on a GPU
+    about 4M pixels a batch, 512 to 8192 images (an H200 scored 32 px images with small-cnn 1.9x faster
+    at 4096 than at 512: launch overhead dominates a small proxy)."""
+    if device.type == "cpu":
+        return 512
+    return max(512, min(8192, (1 << 22) // max(1, math.prod(size))))
 
 
 def _check_positive(**values: float) -> None:

@@ -2,10 +2,11 @@
 
 Density matching scores a candidate by augmenting D_A ``draws`` times and running the proxy on each
 copy. This times, on one model and one set of images: a plain loop (``model.eval()``, inference
-mode, ``model(x.float() / 255)``, argmax; channels_last and not) over the already augmented copies; augsearch's
-``trainer.evaluate`` on the same copies; and the whole candidate as the search scores it
-(``search.objectives.score_policy``: drawing, augmenting and inference). The target is a cost per
-candidate within 1.2x of the bare loop's inference.
+mode, ``model(x.float() / 255)``, argmax; channels_last and not; at the batch size ``evaluate`` picks
+for the device and at 512) over the already augmented copies; augsearch's ``trainer.evaluate`` on the
+same copies; and the whole candidate as the search scores it (``search.objectives.score_policy``:
+drawing, augmenting and inference). The target is a cost per candidate within 1.2x of the bare
+loop's inference at the same batch size.
 
     PYTHONPATH=. python benchmarks/proxy.py                           # digits, small-cnn, CPU
     PYTHONPATH=. python benchmarks/proxy.py --synthetic 32 --images 8192 --device cuda --model resnet20
@@ -27,7 +28,7 @@ import torch
 from augsearch import load_policy
 from augsearch.data import ImageSet, load_dataset
 from augsearch.models import build_model
-from augsearch.trainer import evaluate
+from augsearch.trainer import eval_batch_size, evaluate
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -70,17 +71,20 @@ def main() -> None:
     images, labels = images.to(device), labels.to(device)
     model = build_model(args.model, num_classes=classes, image_size=images.shape[-1], seed=0).to(device).eval()
     policy = load_policy(args.policy)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
     augmented = [policy(images, generator=gen) for _ in range(args.draws)]
     n = len(images) * args.draws
     print(f"{name}: {len(images)} images x {args.draws} draws, {args.model} on {device}, "
           f"{torch.get_num_threads()} CPU threads, policy {args.policy}")
 
-    def bare(model: torch.nn.Module, memory_format: torch.memory_format) -> Callable[[], None]:
+    batch_size = eval_batch_size(device, images.shape[-2:])
+
+    def bare(model: torch.nn.Module, memory_format: torch.memory_format, size: int = batch_size
+             ) -> Callable[[], None]:
         def run() -> None:
             with torch.inference_mode():
                 for views in augmented:
-                    for batch in views.split(512):
+                    for batch in views.split(size):
                         model((batch.float() / 255).contiguous(memory_format=memory_format)).argmax(1)
         return run
 
@@ -89,18 +93,21 @@ def main() -> None:
             evaluate(model, views, labels, device=device)
 
     def augment_only() -> None:
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator(device=device).manual_seed(0)  # as score_policy draws
         for _ in range(args.draws):
             policy(images, generator=g)
 
     plain = copy.deepcopy(model)
     model.to(memory_format=torch.channels_last)  # as evaluate does; the stronger bare loop
-    rows = [("bare PyTorch inference loop, channels_last", timed(bare(model, torch.channels_last), device,
-                                                                  args.repeats)),
-            ("bare PyTorch inference loop, default memory format", timed(bare(plain, torch.contiguous_format),
-                                                                          device, args.repeats)),
-            ("augsearch trainer.evaluate (inference only)", timed(augsearch_inference, device, args.repeats)),
-            ("augsearch augmenting only (draws x policy(batch))", timed(augment_only, device, args.repeats))]
+    rows = [(f"bare PyTorch inference loop, channels_last, batches of {batch_size}",
+             timed(bare(model, torch.channels_last), device, args.repeats)),
+            ("bare PyTorch inference loop, default memory format",
+             timed(bare(plain, torch.contiguous_format), device, args.repeats))]
+    if batch_size != 512:
+        rows.append(("bare PyTorch inference loop, channels_last, batches of 512",
+                     timed(bare(model, torch.channels_last, 512), device, args.repeats)))
+    rows += [("augsearch trainer.evaluate (inference only)", timed(augsearch_inference, device, args.repeats)),
+             ("augsearch augmenting only (draws x policy(batch))", timed(augment_only, device, args.repeats))]
     if importlib.util.find_spec("optuna") is None:
         print("note: optuna is not installed, so augsearch.search (score_policy) is not importable: its row is skipped")
     else:

@@ -8,7 +8,7 @@ import torch
 from augsearch.data import ImageSet, load_dataset
 from augsearch.errors import AugsearchError, ConfigError
 from augsearch.models import build_model
-from augsearch.trainer import evaluate, random_crop_flip, to_float, train_proxy
+from augsearch.trainer import eval_batch_size, evaluate, random_crop_flip, to_float, train_proxy
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,19 @@ def test_random_crop_flip_crops_the_padded_batch():
         assert torch.equal(flipped[i], images[i]) or torch.equal(flipped[i], images[i].flip(2))
     with pytest.raises(ConfigError, match="padding"):
         random_crop_flip(padding=-1)
+
+
+def test_inference_batches_suit_the_device():
+    assert eval_batch_size(torch.device("cpu"), (32, 32)) == 512
+    assert eval_batch_size(torch.device("cuda"), (32, 32)) == 4096  # small proxies: launch overhead dominates
+    assert eval_batch_size(torch.device("cuda"), (8, 8)) == 8192
+    assert eval_batch_size(torch.device("cuda"), (224, 224)) == 512
+
+
+def test_evaluate_gives_the_same_scores_at_any_batch_size():
+    data = load_dataset("digits")
+    model = build_model("small-cnn", num_classes=10, image_size=data.images.shape[-1], seed=0)
+    whole = evaluate(model, data.images[:300], data.labels[:300])
+    small = evaluate(model, data.images[:300], data.labels[:300], batch_size=7)
+    assert torch.equal(whole["per_sample_correct"], small["per_sample_correct"])
+    assert torch.allclose(whole["per_sample_loss"], small["per_sample_loss"], atol=1e-5)

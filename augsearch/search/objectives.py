@@ -82,7 +82,7 @@ def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, 
     Returns ``score`` (by ``rule``), ``accuracy`` (mean over draws), ``best_of_k`` (a sample
     counts when any draw is right), ``loss`` (mean) and the seconds spent augmenting and in
     inference."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)  # a GPU draws its batches' plans itself
     images = holdout.images.to(device)
     any_correct = torch.zeros(len(holdout), dtype=torch.bool)
     accuracy = loss = augment_seconds = inference_seconds = 0.0
