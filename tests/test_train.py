@@ -120,3 +120,18 @@ def test_evaluate_gives_the_same_scores_at_any_batch_size():
     small = evaluate(model, data.images[:300], data.labels[:300], batch_size=7)
     assert torch.equal(whole["per_sample_correct"], small["per_sample_correct"])
     assert torch.allclose(whole["per_sample_loss"], small["per_sample_loss"], atol=1e-5)
+
+
+def test_a_compiled_model_trains_like_the_eager_one_and_keeps_its_state_dict():
+    from augsearch.trainer import Recipe, fit
+
+    def run(compile: bool) -> tuple[list[float], dict, float]:
+        model = build_model("small-cnn", num_classes=3, image_size=16, seed=0)
+        recipe = Recipe(2, batch_size=16, lr=0.05, ema_decay=0.9, compile=compile)
+        done = fit(model, _tiny(), recipe, seed=3, evaluate_on=_tiny(n=20, seed=1))
+        return [h["loss"] for h in done.history], model.state_dict(), done.history[-1]["ema_test_acc"]
+
+    eager, compiled = run(False), run(True)
+    assert list(compiled[1]) == list(eager[1])  # compiled in place: no "_orig_mod." keys
+    assert compiled[0] == pytest.approx(eager[0], rel=1e-3)
+    assert compiled[2] == pytest.approx(eager[2], abs=0.1)

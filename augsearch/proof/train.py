@@ -66,11 +66,12 @@ class TrainConfig:
     seed: int = option(0, "seed of the weights, the shuffling and the augmentation draws")
     threads: int | None = option(None, "torch CPU threads (default: every core this process may use)")
     device: str | None = option(None, "cpu or cuda (default: cuda when present)")
+    compile: bool = option(False, "torch.compile the model (compiling takes a while: pays on long GPU runs)")
     out: str | None = option(None, "run directory (default: runs/<timestamp>-train)")
 
     def recipe(self) -> Recipe:
         return Recipe(self.epochs, self.batch_size, self.lr, self.weight_decay, 0.9, self.label_smoothing,
-                      min(self.warmup_epochs, self.epochs), self.ema)
+                      min(self.warmup_epochs, self.epochs), self.ema, self.compile)
 
 
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -47,6 +47,7 @@ class RunConfig:
     lr: float = option(0.05, "peak learning rate (SGD, cosine)")
     weight_decay: float = option(5e-4, "SGD weight decay")
     label_smoothing: float = option(0.0, "label smoothing of the proxy")
+    compile: bool = option(False, "torch.compile each proxy (compiling takes a while: pays on long GPU runs)")
     base: str = option("crop-flip", "train-evaluate: base augmentation after each candidate", choices=BASES)
     grace_epochs: int = option(1, "train-evaluate: epochs before early stopping (ASHA) may stop a candidate")
     reduction: float = option(3.0, "train-evaluate: ASHA's reduction factor; rungs at grace * reduction^k epochs")

@@ -47,6 +47,7 @@ class ProxyRecipe:
     weight_decay: float
     label_smoothing: float
     seed: int
+    compile: bool = False
 
     def trained(self, split: Split, store: Store, device: torch.device) -> torch.nn.Module:
         """The split's proxy: loaded from the run, or trained on D_M and recorded there (metrics
@@ -62,7 +63,7 @@ class ProxyRecipe:
         start = time.perf_counter()
         epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),
                              lr=self.lr, weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
-                             device=device, seed=seed)
+                             device=device, seed=seed, compile=self.compile)
         clean = evaluate(model, split.augment_data.images, split.augment_data.labels, device=device)
         metrics = {"split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
                    "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
@@ -123,9 +124,10 @@ class DensityMatching(Objective):
 
 @OBJECTIVES.register("density-matching")
 def density_matching(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float,
-                     label_smoothing: float, seed: int, draws: int, score: str = "best-of-k") -> DensityMatching:
+                     label_smoothing: float, seed: int, draws: int, score: str = "best-of-k",
+                     compile: bool = False) -> DensityMatching:
     """Fast AutoAugment's density matching: a proxy trained once per split, candidates scored without retraining."""
-    return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed),
+    return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed, compile),
                            draws, score)
 
 

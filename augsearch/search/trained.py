@@ -46,11 +46,12 @@ class TrainEvaluate(Objective):
     base: str
     rule: str
     seed: int
+    compile: bool = False
 
     def recipe(self, split: Split) -> Recipe:
         """How every proxy trains on the split: ``epochs`` with a short warmup."""
         return Recipe(self.epochs, min(self.batch_size, len(split.model_data)), self.lr, self.weight_decay,
-                      warmup_epochs=min(1.0, self.epochs / 5))
+                      warmup_epochs=min(1.0, self.epochs / 5), compile=self.compile)
 
     def value(self, metrics: Mapping[str, float]) -> float:
         """An epoch's score by the rule: held-out accuracy, or minus the held-out loss."""
@@ -140,8 +141,8 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def train_evaluate(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float, base: str,
-                   score: str = "accuracy", seed: int) -> TrainEvaluate:
+                   score: str = "accuracy", seed: int, compile: bool = False) -> TrainEvaluate:
     """Train a proxy with each candidate for --epochs, scored on held-out data every epoch (ASHA stops weak ones)."""
     if score not in ("accuracy", "loss"):
         raise AugsearchError(f"the train-evaluate objective scores by accuracy or loss, not {score!r} (--score)")
-    return TrainEvaluate(model, epochs, batch_size, lr, weight_decay, base, score, seed)
+    return TrainEvaluate(model, epochs, batch_size, lr, weight_decay, base, score, seed, compile)
