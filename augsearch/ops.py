@@ -19,6 +19,7 @@ source pixel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,8 +112,8 @@ def _affine_tensor(name: str) -> TensorKernel:
     def kernel(images: torch.Tensor, values: torch.Tensor, aux: torch.Tensor, *, fill: Fill,
                interpolation: Interpolation, **_) -> torch.Tensor:
         n, c, h, w = images.shape
-        coeffs = affine_coefficients(name, values, w, h).to(images.device)
-        return warp_affine(images, coeffs, fill=fill, interpolation=interpolation)
+        # the maps stay on the host: warp_affine reads which of them are finite or axis-aligned without a sync
+        return warp_affine(images, affine_coefficients(name, values, w, h), fill=fill, interpolation=interpolation)
     return kernel
 
 
@@ -124,23 +125,14 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
     n, c, h, w = images.shape
     dev = images.device
+    fill_t = _fill_tensor(fill, c, images)
+    if interpolation == "nearest":
+        return _warp_nearest(images, coeffs, fill)
     xs = torch.arange(w, device=dev, dtype=torch.float64).add_(0.5).view(1, 1, w)
     ys = torch.arange(h, device=dev, dtype=torch.float64).add_(0.5).view(1, h, 1)
     a, b, cc, d, e, f = (coeffs[:, i].to(device=dev, dtype=torch.float64).view(n, 1, 1) for i in range(6))
     src_x = (a * xs + b * ys).add_(cc)
     src_y = (d * xs + e * ys).add_(f)
-    fill_t = _fill_tensor(fill, c, images)
-    if interpolation == "nearest":
-        # sample from the image framed by one pixel of fill: floor(s) outside 0..size-1 clamps onto the
-        # frame, so no mask is needed (NaN samples fill, as an outside one does)
-        if coeffs.device.type != "cpu" or not bool(torch.isfinite(coeffs).all()):  # no host sync on a GPU
-            src_x, src_y = src_x.nan_to_num_(nan=-1.0), src_y.nan_to_num_(nan=-1.0)
-        ix = src_x.floor_().clamp_(-1, w).add_(1)
-        index = src_y.floor_().clamp_(-1, h).add_(1).mul_(w + 2).add_(ix).long()
-        framed = fill_t.view(1, c, 1, 1).repeat(n, 1, h + 2, w + 2)
-        framed[..., 1:-1, 1:-1] = images
-        hw = h * w
-        return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
     grid = torch.stack((src_x / w * 2 - 1, src_y / h * 2 - 1), dim=-1).to(torch.float32)
     src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
     sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -149,9 +141,57 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> torch.Tensor:
+    """Nearest warp as one gather from the image framed by one pixel of fill: floor(s) outside
+    0..size-1 clamps onto the frame, so no mask is needed (NaN samples fill, as an outside one does)."""
+    n, c, h, w = images.shape
+    dev = images.device
+    coeffs = coeffs.to(dtype=torch.float64)
+    if coeffs.device.type == "cpu":  # what the maps hold is read without a sync
+        finite, x_aligned, y_aligned = torch.cat((torch.isfinite(coeffs).all().view(1),
+                                                  (coeffs[:, 1:4:2] == 0).all(0))).tolist()
+    else:
+        finite = x_aligned = y_aligned = False
+    a, b, cc, d, e, f = coeffs.to(dev).view(n, 6, 1, 1).unbind(1)
+    xs, ys = _centres(w, dev).view(1, 1, w), _centres(h, dev).view(1, h, 1)
+    ix = _source_index(a, b, cc, xs, ys, w, finite, x_aligned)
+    iy = _source_index(e, d, f, ys, xs, h, finite, y_aligned)
+    index = torch.add(ix, iy, alpha=w + 2).long()  # (iy + 1) * (w + 2) + ix + 1, exact in int32
+    values = _fill_values(fill, c)
+    framed = F.pad(images, (1, 1, 1, 1), value=values[0])
+    if len(set(values)) > 1:
+        column = torch.tensor(values, dtype=images.dtype, device=dev).view(1, c, 1, 1)
+        framed[..., ::h + 1, :] = column
+        framed[..., ::w + 1] = column
+    hw = h * w
+    return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
+
+
+@functools.lru_cache(maxsize=64)
+def _centres(size: int, device: torch.device) -> torch.Tensor:
+    """Pixel centres 0.5, 1.5, ... as float64; cached, as every warp of a size reads the same (never written)."""
+    return torch.arange(size, device=device, dtype=torch.float64).add_(0.5)
+
+
+def _source_index(along: torch.Tensor, across: torch.Tensor, offset: torch.Tensor, grid: torch.Tensor,
+                  other: torch.Tensor, size: int, finite: bool, aligned: bool) -> torch.Tensor:
+    """1 + floor(along * grid + across * other + offset) clamped to -1..size, as int32; ``aligned`` (every
+    ``across`` is 0) forms it on ``grid``'s axis alone and broadcasts it: adding a zero product changes
+    no floor."""
+    s = along * grid if aligned else along * grid + across * other
+    s = s.add_(offset)
+    if not finite:
+        s = s.nan_to_num_(nan=-1.0)
+    return s.floor_().clamp_(-1, size).int().add_(1)
+
+
+def _fill_values(fill: Fill, channels: int) -> list[int]:
+    return list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
+
+
 def _fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
-    values = list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
-    return torch.tensor(values, dtype=like.dtype, device=like.device)  # masks beside images keep their label dtype
+    # masks beside images keep their label dtype
+    return torch.tensor(_fill_values(fill, channels), dtype=like.dtype, device=like.device)
 
 
 def _pil_fill(img: Image.Image, fill: Fill) -> int | tuple[int, ...]:

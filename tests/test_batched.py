@@ -151,13 +151,36 @@ def reference_nearest_warp(images, coeffs, fill):
     return torch.where(inside.unsqueeze(1), out, torch.tensor(fill, dtype=torch.uint8)[:c].view(1, c, 1, 1))
 
 
+@pytest.mark.parametrize("fill", [(1, 2, 3), (7, 7, 7)])
 @pytest.mark.parametrize("name", ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"])
-def test_framed_nearest_warp_equals_the_masked_formula(name):
+def test_framed_nearest_warp_equals_the_masked_formula(name, fill):
     images = torch.randint(0, 256, (8, 3, 13, 21), dtype=torch.uint8)
     values = torch.tensor([0.0, 0.5, -7.25, 3.0, 100.0, -1e6, float("inf"), float("nan")], dtype=torch.float64)
     coeffs = affine_coefficients(name, values, 21, 13)
-    got = warp_affine(images, coeffs, fill=(1, 2, 3), interpolation="nearest")
-    assert torch.equal(got, reference_nearest_warp(images, coeffs, (1, 2, 3)))
+    got = warp_affine(images, coeffs, fill=fill, interpolation="nearest")
+    assert torch.equal(got, reference_nearest_warp(images, coeffs, fill))
+    finite = coeffs[:3]  # finite maps skip the NaN guard
+    assert torch.equal(warp_affine(images[:3], finite, fill=fill, interpolation="nearest"),
+                       reference_nearest_warp(images[:3], finite, fill))
+
+
+def test_axis_aligned_warps_equal_the_general_formula():
+    """A map whose x (or y) source ignores the other axis forms it on one row (column) and broadcasts it;
+    adding the other axis's zero product, as the general formula does, changes no floor."""
+    rng = torch.Generator().manual_seed(9)
+    images = torch.randint(0, 256, (64, 3, 11, 17), dtype=torch.uint8, generator=rng)
+    scale = torch.tensor([1.0, -1.0, 1e-300, 1e300, 0.5, 3.0], dtype=torch.float64)
+    coeffs = torch.randn(64, 6, dtype=torch.float64, generator=rng) * scale[torch.randint(0, 6, (64, 6), generator=rng)]
+    coeffs[:, 2] += torch.rand(64, dtype=torch.float64, generator=rng) * 40 - 20
+    coeffs[:, 5] += torch.rand(64, dtype=torch.float64, generator=rng) * 40 - 20
+    for zero_b, zero_d in ((True, False), (False, True), (True, True)):
+        aligned = coeffs.clone()
+        if zero_b:
+            aligned[:, 1] = torch.where(torch.arange(64) % 2 == 0, 0.0, -0.0)
+        if zero_d:
+            aligned[:, 3] = 0.0
+        got = warp_affine(images, aligned, fill=(5, 6, 7), interpolation="nearest")
+        assert torch.equal(got, reference_nearest_warp(images, aligned, (5, 6, 7))), (zero_b, zero_d)
 
 
 @pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
