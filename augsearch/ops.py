@@ -248,24 +248,36 @@ def _sharpness_t(images, values, aux, **_):
     n, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
-    out = images.to(torch.float32)
-    inner = out[..., 1:-1, 1:-1]
+    x = images.to(torch.float32, memory_format=torch.contiguous_format)
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    inner.addcmul_(_smooth(images).sub_(inner), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
-    return out.clamp_(0, 255).to(torch.uint8)
+    x.addcmul_(_smooth(images).sub_(x), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
+    out = _to_uint8(x)
+    out[..., ::h - 1, :] = images[..., ::h - 1, :]  # the border keeps its pixels
+    out[..., ::w - 1] = images[..., ::w - 1]
+    return out
 
 
 def _smooth(images: torch.Tensor) -> torch.Tensor:
-    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13) on the inner pixels, rounded, as float32.
-    Summed in integers: a sum over 13 is never half-way between integers, so this rounds exactly as
-    a float convolution does, at a fraction of its cost."""
-    x = images.to(torch.int16)
-    h, w = x.shape[-2] - 2, x.shape[-1] - 2
-    total = x[..., 1:-1, 1:-1] * 4
-    for dy in range(3):
-        for dx in range(3):
-            total += x[..., dy:dy + h, dx:dx + w]
-    return total.to(torch.float32).div_(13.0).round_()
+    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13), rounded, as float32 of the images' shape:
+    right on the inner pixels, finite elsewhere. Summed in integers on the flat buffer (sums beside
+    the border wrap across rows and are never read), a row of three and then a column of three: a sum
+    over 13 is never half-way between integers, so this rounds exactly as a float convolution does."""
+    w = images.shape[-1]
+    x = images.to(torch.int16, memory_format=torch.contiguous_format).view(-1)
+    rows = x[:-2] + x[1:-1]  # rows[i] sums x[i:i + 3], centred on i + 1
+    rows += x[2:]
+    total = torch.zeros_like(x)
+    inner = total[w + 1:x.numel() - w - 1]  # centred on i + w + 1: the rows above, beside and below
+    torch.add(rows[:-2 * w], rows[w:-w], out=inner)
+    inner += rows[2 * w:]
+    inner.add_(x[w + 1:x.numel() - w - 1], alpha=4)
+    return _round_thirteenth(total.to(torch.float32)).view(images.shape)
+
+
+def _round_thirteenth(total: torch.Tensor) -> torch.Tensor:
+    """round(t / 13) for float32 integers 0 <= t <= 13 * 255, as floor(t * (1/13) + 1/2): t / 13 lies at
+    least 1/26 from half-way between integers, far beyond float32's error here."""
+    return total.mul_(1.0 / 13.0).add_(0.5).floor_()
 
 
 def _autocontrast_t(images, values, aux, **_):

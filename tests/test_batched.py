@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import augsearch
+import augsearch.ops as ops_module
 import augsearch.plans as plans_module
 from augsearch.ops import OPS, affine_coefficients, warp_affine
 from augsearch.plans import Applied, apply_plan, apply_plans
@@ -115,6 +116,12 @@ def test_sharpness_smoothing_in_integers_equals_the_float_convolution():
         expected = out.clamp_(0, 255).to(torch.uint8)
         got = OPS["Sharpness"].tensor(images, torch.full((64,), factor, dtype=torch.float64), torch.zeros(64, 2))
         assert torch.equal(got, expected), factor
+
+
+def test_smoothing_sums_round_as_the_division():
+    """Sharpness rounds a sum over 13 as floor(t * (1/13) + 1/2): the same as round(t / 13) for every sum."""
+    total = torch.arange(13 * 255 + 1, dtype=torch.float32)
+    assert torch.equal(ops_module._round_thirteenth(total.clone()), (total / 13.0).round())
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.5, 1.0, 127.2, 128.0, 254.9, 255.0, 255.5, 256.0, -3.0, 1e9,
