@@ -124,6 +124,29 @@ def test_smoothing_sums_round_as_the_division():
     assert torch.equal(ops_module._round_thirteenth(total.clone()), (total / 13.0).round())
 
 
+def test_truncating_through_int16_equals_the_direct_conversion():
+    special = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 255.0, 255.99, 256.0, -0.99, 1e30])
+    x = torch.cat([special, torch.linspace(-300, 600, 100_003)])
+    for values in (x, x[::3], x[:7]):  # the vector loop, a strided one, the scalar tail
+        assert torch.equal(ops_module._to_uint8(values.clone()), values.clamp(0, 255).to(torch.uint8))
+
+
+@pytest.mark.parametrize("sliced", [0, 10**9])
+def test_cutout_by_slices_equals_cutout_by_masks(monkeypatch, sliced):
+    monkeypatch.setattr(ops_module, "_CUTOUT_SLICED", sliced)
+    images = torch.randint(0, 256, (9, 3, 13, 21), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    sides = torch.tensor([0.0, 1.0, 4.5, 8.0, 30.0, float("inf"), float("nan"), 5.0, -3.0], dtype=torch.float64)
+    aux = torch.tensor([[0.5, 0.5], [0.0, 0.99], [0.3, 0.7], [0.99, 0.0], [0.5, 0.5], [0.2, 0.2], [0.5, 0.5],
+                        [float("nan"), 0.5], [0.5, 0.5]], dtype=torch.float64)
+    got = OPS["Cutout"].tensor(images, sides, aux, cutout_fill=(1, 2, 3))
+    expected = images.clone()
+    for image, (x0, y0, x1, y1) in zip(expected, ops_module.cutout_boxes(sides, aux, 21, 13).tolist()):
+        inside = ((torch.arange(21) >= x0) & (torch.arange(21) < x1)) & ((torch.arange(13) >= y0)
+                                                                          & (torch.arange(13) < y1)).view(13, 1)
+        image[:, inside] = torch.tensor([1, 2, 3], dtype=torch.uint8).view(3, 1)
+    assert torch.equal(got, expected)
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.5, 1.0, 127.2, 128.0, 254.9, 255.0, 255.5, 256.0, -3.0, 1e9,
                                        float("nan")])
 def test_solarize_in_uint8_equals_the_comparison(threshold):
