@@ -19,6 +19,7 @@ source pixel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,8 +112,8 @@ def _affine_tensor(name: str) -> TensorKernel:
     def kernel(images: torch.Tensor, values: torch.Tensor, aux: torch.Tensor, *, fill: Fill,
                interpolation: Interpolation, **_) -> torch.Tensor:
         n, c, h, w = images.shape
-        coeffs = affine_coefficients(name, values, w, h).to(images.device)
-        return warp_affine(images, coeffs, fill=fill, interpolation=interpolation)
+        # the maps stay on the host: warp_affine reads which of them are finite or axis-aligned without a sync
+        return warp_affine(images, affine_coefficients(name, values, w, h), fill=fill, interpolation=interpolation)
     return kernel
 
 
@@ -124,23 +125,14 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
     n, c, h, w = images.shape
     dev = images.device
+    fill_t = _fill_tensor(fill, c, images)
+    if interpolation == "nearest":
+        return _warp_nearest(images, coeffs, fill)
     xs = torch.arange(w, device=dev, dtype=torch.float64).add_(0.5).view(1, 1, w)
     ys = torch.arange(h, device=dev, dtype=torch.float64).add_(0.5).view(1, h, 1)
     a, b, cc, d, e, f = (coeffs[:, i].to(device=dev, dtype=torch.float64).view(n, 1, 1) for i in range(6))
     src_x = (a * xs + b * ys).add_(cc)
     src_y = (d * xs + e * ys).add_(f)
-    fill_t = _fill_tensor(fill, c, images)
-    if interpolation == "nearest":
-        # sample from the image framed by one pixel of fill: floor(s) outside 0..size-1 clamps onto the
-        # frame, so no mask is needed (NaN samples fill, as an outside one does)
-        if coeffs.device.type != "cpu" or not bool(torch.isfinite(coeffs).all()):  # no host sync on a GPU
-            src_x, src_y = src_x.nan_to_num_(nan=-1.0), src_y.nan_to_num_(nan=-1.0)
-        ix = src_x.floor_().clamp_(-1, w).add_(1)
-        index = src_y.floor_().clamp_(-1, h).add_(1).mul_(w + 2).add_(ix).long()
-        framed = fill_t.view(1, c, 1, 1).repeat(n, 1, h + 2, w + 2)
-        framed[..., 1:-1, 1:-1] = images
-        hw = h * w
-        return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
     grid = torch.stack((src_x / w * 2 - 1, src_y / h * 2 - 1), dim=-1).to(torch.float32)
     src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
     sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -149,9 +141,57 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> torch.Tensor:
+    """Nearest warp as one gather from the image framed by one pixel of fill: floor(s) outside
+    0..size-1 clamps onto the frame, so no mask is needed (NaN samples fill, as an outside one does)."""
+    n, c, h, w = images.shape
+    dev = images.device
+    coeffs = coeffs.to(dtype=torch.float64)
+    if coeffs.device.type == "cpu":  # what the maps hold is read without a sync
+        finite, x_aligned, y_aligned = torch.cat((torch.isfinite(coeffs).all().view(1),
+                                                  (coeffs[:, 1:4:2] == 0).all(0))).tolist()
+    else:
+        finite = x_aligned = y_aligned = False
+    a, b, cc, d, e, f = coeffs.to(dev).view(n, 6, 1, 1).unbind(1)
+    xs, ys = _centres(w, dev).view(1, 1, w), _centres(h, dev).view(1, h, 1)
+    ix = _source_index(a, b, cc, xs, ys, w, finite, x_aligned)
+    iy = _source_index(e, d, f, ys, xs, h, finite, y_aligned)
+    index = torch.add(ix, iy, alpha=w + 2).long()  # (iy + 1) * (w + 2) + ix + 1, exact in int32
+    values = _fill_values(fill, c)
+    framed = F.pad(images, (1, 1, 1, 1), value=values[0])
+    if len(set(values)) > 1:
+        column = torch.tensor(values, dtype=images.dtype, device=dev).view(1, c, 1, 1)
+        framed[..., ::h + 1, :] = column
+        framed[..., ::w + 1] = column
+    hw = h * w
+    return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
+
+
+@functools.lru_cache(maxsize=64)
+def _centres(size: int, device: torch.device) -> torch.Tensor:
+    """Pixel centres 0.5, 1.5, ... as float64; cached, as every warp of a size reads the same (never written)."""
+    return torch.arange(size, device=device, dtype=torch.float64).add_(0.5)
+
+
+def _source_index(along: torch.Tensor, across: torch.Tensor, offset: torch.Tensor, grid: torch.Tensor,
+                  other: torch.Tensor, size: int, finite: bool, aligned: bool) -> torch.Tensor:
+    """1 + floor(along * grid + across * other + offset) clamped to -1..size, as int32; ``aligned`` (every
+    ``across`` is 0) forms it on ``grid``'s axis alone and broadcasts it: adding a zero product changes
+    no floor."""
+    s = along * grid if aligned else along * grid + across * other
+    s = s.add_(offset)
+    if not finite:
+        s = s.nan_to_num_(nan=-1.0)
+    return s.floor_().clamp_(-1, size).int().add_(1)
+
+
+def _fill_values(fill: Fill, channels: int) -> list[int]:
+    return list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
+
+
 def _fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
-    values = list(fill)[:channels] if len(fill) >= channels else [fill[0]] * channels
-    return torch.tensor(values, dtype=like.dtype, device=like.device)  # masks beside images keep their label dtype
+    # masks beside images keep their label dtype
+    return torch.tensor(_fill_values(fill, channels), dtype=like.dtype, device=like.device)
 
 
 def _pil_fill(img: Image.Image, fill: Fill) -> int | tuple[int, ...]:
@@ -165,74 +205,99 @@ def _factor(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """``image * f + other * (1 - f)``, clamped and truncated to uint8 (PIL's and torchvision's rounding)."""
-    f = _factor(values, image)
+    """``image * f + other * (1 - f)`` for a float32 ``image``, clamped and truncated to uint8 (PIL's and
+    torchvision's rounding)."""
     g = (1.0 - values.to(torch.float64)).to(device=image.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    return torch.addcmul(image.to(torch.float32) * f, other, g).clamp_(0, 255).to(torch.uint8)  # fused, as torchvision
+    return _to_uint8(image.mul(_factor(values, image)).addcmul_(other, g))  # fused, as torchvision
 
 
-def _gray(images: torch.Tensor) -> torch.Tensor:
-    if images.shape[1] == 1:
-        return images.to(torch.float32)
-    r, g, b = images.to(torch.float32).unbind(1)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)  # torchvision's op order
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Clamp float pixels to 0..255 in place and truncate them to uint8, through int16: the CPU converts
+    float32 to int16 and int16 to uint8 several times faster than float32 to uint8, with the same result
+    for every value in 0..255 (and 0 for NaN, either way)."""
+    return x.clamp_(0, 255).to(torch.int16).to(torch.uint8)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's grayscale of float32 pixels, in its op order."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
 
 
 def _brightness_t(images, values, aux, **_):
-    return (images.to(torch.float32) * _factor(values, images)).clamp_(0, 255).to(torch.uint8)
+    return _to_uint8(images.to(torch.float32).mul_(_factor(values, images)))
 
 
 def _color_t(images, values, aux, **_):
     if images.shape[1] == 1:
         return images
-    return _blend(images, _gray(images), values)
+    x = images.to(torch.float32)
+    return _blend(x, _gray(x), values)
 
 
 def _contrast_t(images, values, aux, **_):
-    return _blend(images, _gray(images).mean(dim=(1, 2, 3), keepdim=True), values)
+    x = images.to(torch.float32)
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    # a row of the mean, not one value: addcmul runs its vector loop only when one operand is a scalar
+    return _blend(x, mean.expand(-1, 1, 1, x.shape[-1]).contiguous(), values)
 
 
 def _sharpness_t(images, values, aux, **_):
     n, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
-    out = images.to(torch.float32)
-    inner = out[..., 1:-1, 1:-1]
+    x = images.to(torch.float32, memory_format=torch.contiguous_format)
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    inner.addcmul_(_smooth(images).sub_(inner), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
-    return out.clamp_(0, 255).to(torch.uint8)
+    x.addcmul_(_smooth(images).sub_(x), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
+    out = _to_uint8(x)
+    out[..., ::h - 1, :] = images[..., ::h - 1, :]  # the border keeps its pixels
+    out[..., ::w - 1] = images[..., ::w - 1]
+    return out
 
 
 def _smooth(images: torch.Tensor) -> torch.Tensor:
-    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13) on the inner pixels, rounded, as float32.
-    Summed in integers: a sum over 13 is never half-way between integers, so this rounds exactly as
-    a float convolution does, at a fraction of its cost."""
-    x = images.to(torch.int16)
-    h, w = x.shape[-2] - 2, x.shape[-1] - 2
-    total = x[..., 1:-1, 1:-1] * 4
-    for dy in range(3):
-        for dx in range(3):
-            total += x[..., dy:dy + h, dx:dx + w]
-    return total.to(torch.float32).div_(13.0).round_()
+    """PIL's SMOOTH filter (centre 5, neighbours 1, over 13), rounded, as float32 of the images' shape:
+    right on the inner pixels, finite elsewhere. Summed in integers on the flat buffer (sums beside
+    the border wrap across rows and are never read), a row of three and then a column of three: a sum
+    over 13 is never half-way between integers, so this rounds exactly as a float convolution does."""
+    w = images.shape[-1]
+    x = images.to(torch.int16, memory_format=torch.contiguous_format).view(-1)
+    rows = x[:-2] + x[1:-1]  # rows[i] sums x[i:i + 3], centred on i + 1
+    rows += x[2:]
+    total = torch.zeros_like(x)
+    inner = total[w + 1:x.numel() - w - 1]  # centred on i + w + 1: the rows above, beside and below
+    torch.add(rows[:-2 * w], rows[w:-w], out=inner)
+    inner += rows[2 * w:]
+    inner.add_(x[w + 1:x.numel() - w - 1], alpha=4)
+    return _round_thirteenth(total.to(torch.float32)).view(images.shape)
+
+
+def _round_thirteenth(total: torch.Tensor) -> torch.Tensor:
+    """round(t / 13) for float32 integers 0 <= t <= 13 * 255, as floor(t * (1/13) + 1/2): t / 13 lies at
+    least 1/26 from half-way between integers, far beyond float32's error here."""
+    return total.mul_(1.0 / 13.0).add_(0.5).floor_()
 
 
 def _autocontrast_t(images, values, aux, **_):
-    x = images.to(torch.float32)
-    lo = x.amin(dim=(-2, -1), keepdim=True)
-    hi = x.amax(dim=(-2, -1), keepdim=True)
+    lo = images.amin(dim=(-2, -1), keepdim=True)  # extremes of uint8 pixels, exact in float32 after
+    hi = images.amax(dim=(-2, -1), keepdim=True).to(torch.float32)
     flat = hi == lo
     scale = torch.where(flat, torch.ones_like(hi), (hi - lo) * (1.0 / 255.0))  # torchvision's rounding
     lo = torch.where(flat, torch.zeros_like(lo), lo)
-    return ((x - lo) / scale).clamp_(0, 255).to(torch.uint8)
+    # every pixel is at least its channel's low, so the difference is exact in uint8
+    return _to_uint8((images - lo).to(torch.float32).div_(scale))
 
 
 def _equalize_t(images, values, aux, **_):
     n, c, h, w = images.shape
-    flat = images.reshape(n, c, h * w).long()
-    hist = torch.zeros(n, c, 256, dtype=torch.int64, device=images.device)
-    hist.scatter_add_(2, flat, torch.ones_like(flat))
-    cum = hist.cumsum(2)
-    top = flat.amax(dim=2, keepdim=True)
+    pixels = images.reshape(n, c, h * w)
+    flat = pixels.long()
+    hist = torch.zeros(n, c, 256, dtype=torch.int32, device=images.device)  # int32 counts scatter faster
+    hist.scatter_add_(2, flat, torch.ones_like(flat, dtype=torch.int32))
+    cum = hist.cumsum(2, dtype=torch.int64)
+    top = pixels.amax(dim=2, keepdim=True).long()
     step = (h * w - hist.gather(2, top)) // 255
     lut = (cum[..., :-1] + step // 2) // step.clamp(min=1)
     lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=2)
@@ -273,8 +338,8 @@ def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tenso
 
 def _solarize_add_t(images, values, aux, **_):
     add = values.to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    added = (images.to(torch.float32) + add).clamp_(0, 255).to(torch.uint8)
-    return _select(~_at_least(images, torch.full((images.shape[0],), 128.0)), added, images)
+    added = _to_uint8(images.to(torch.float32).add_(add))
+    return _select((images >> 7) - 1, added, images)  # the mask: 255 below 128 (0 - 1 wraps), 0 from it
 
 
 def _identity_t(images, values, aux, **_):
@@ -301,14 +366,25 @@ def cutout_boxes(sides: torch.Tensor, aux: torch.Tensor, width: int, height: int
     return torch.stack((x0, y0, x1, y1), dim=-1).long()
 
 
+_CUTOUT_SLICED = 4  # batches up to this size fill each image's box by slicing (measured: faster up to ~8)
+
+
 def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
     n, c, h, w = images.shape
-    box = cutout_boxes(values, aux, w, h).to(images.device)
+    box = cutout_boxes(values, aux, w, h)
+    fill = _fill_tensor(cutout_fill, c, images)
+    if n <= _CUTOUT_SLICED:  # a few images: fill each box through a slice, without full-size masks
+        out = images.clone()
+        for image, (x0, y0, x1, y1) in zip(out, box.tolist()):  # the boxes live on the host: no sync
+            if x0 < x1 and y0 < y1:  # a NaN box is empty (its ends are equal), as its masks are
+                image[:, y0:y1, x0:x1] = fill.view(c, 1, 1)
+        return out
+    box = box.to(images.device)
     xs = torch.arange(w, device=images.device).view(1, 1, 1, w)
     ys = torch.arange(h, device=images.device).view(1, 1, h, 1)
     cols = ((xs >= box[:, 0, None, None, None]) & (xs < box[:, 2, None, None, None])).to(torch.uint8).mul_(255)
     rows = ((ys >= box[:, 1, None, None, None]) & (ys < box[:, 3, None, None, None])).to(torch.uint8).mul_(255)
-    return _select(cols & rows, _fill_tensor(cutout_fill, c, images).view(1, c, 1, 1), images)
+    return _select(cols & rows, fill.view(1, c, 1, 1), images)
 
 
 def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, **_):
@@ -319,7 +395,7 @@ def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, 
                           value=pool.shape[0])
     index = (aux[:, 0].to(torch.float64) * pool.shape[0]).long().clamp(0, pool.shape[0] - 1)
     partners = pool[index.to(pool.device)].to(torch.float32)
-    return _blend(images, partners, 1.0 - values.to(torch.float64))
+    return _blend(images.to(torch.float32), partners, 1.0 - values.to(torch.float64))
 
 
 # ----------------------------------------------------------------------------- colour, PIL

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import augsearch
+import augsearch.ops as ops_module
 import augsearch.plans as plans_module
 from augsearch.ops import OPS, affine_coefficients, warp_affine
 from augsearch.plans import Applied, apply_plan, apply_plans
@@ -117,6 +118,35 @@ def test_sharpness_smoothing_in_integers_equals_the_float_convolution():
         assert torch.equal(got, expected), factor
 
 
+def test_smoothing_sums_round_as_the_division():
+    """Sharpness rounds a sum over 13 as floor(t * (1/13) + 1/2): the same as round(t / 13) for every sum."""
+    total = torch.arange(13 * 255 + 1, dtype=torch.float32)
+    assert torch.equal(ops_module._round_thirteenth(total.clone()), (total / 13.0).round())
+
+
+def test_truncating_through_int16_equals_the_direct_conversion():
+    special = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 255.0, 255.99, 256.0, -0.99, 1e30])
+    x = torch.cat([special, torch.linspace(-300, 600, 100_003)])
+    for values in (x, x[::3], x[:7]):  # the vector loop, a strided one, the scalar tail
+        assert torch.equal(ops_module._to_uint8(values.clone()), values.clamp(0, 255).to(torch.uint8))
+
+
+@pytest.mark.parametrize("sliced", [0, 10**9])
+def test_cutout_by_slices_equals_cutout_by_masks(monkeypatch, sliced):
+    monkeypatch.setattr(ops_module, "_CUTOUT_SLICED", sliced)
+    images = torch.randint(0, 256, (9, 3, 13, 21), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    sides = torch.tensor([0.0, 1.0, 4.5, 8.0, 30.0, float("inf"), float("nan"), 5.0, -3.0], dtype=torch.float64)
+    aux = torch.tensor([[0.5, 0.5], [0.0, 0.99], [0.3, 0.7], [0.99, 0.0], [0.5, 0.5], [0.2, 0.2], [0.5, 0.5],
+                        [float("nan"), 0.5], [0.5, 0.5]], dtype=torch.float64)
+    got = OPS["Cutout"].tensor(images, sides, aux, cutout_fill=(1, 2, 3))
+    expected = images.clone()
+    for image, (x0, y0, x1, y1) in zip(expected, ops_module.cutout_boxes(sides, aux, 21, 13).tolist()):
+        inside = ((torch.arange(21) >= x0) & (torch.arange(21) < x1)) & ((torch.arange(13) >= y0)
+                                                                          & (torch.arange(13) < y1)).view(13, 1)
+        image[:, inside] = torch.tensor([1, 2, 3], dtype=torch.uint8).view(3, 1)
+    assert torch.equal(got, expected)
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.5, 1.0, 127.2, 128.0, 254.9, 255.0, 255.5, 256.0, -3.0, 1e9,
                                        float("nan")])
 def test_solarize_in_uint8_equals_the_comparison(threshold):
@@ -151,13 +181,36 @@ def reference_nearest_warp(images, coeffs, fill):
     return torch.where(inside.unsqueeze(1), out, torch.tensor(fill, dtype=torch.uint8)[:c].view(1, c, 1, 1))
 
 
+@pytest.mark.parametrize("fill", [(1, 2, 3), (7, 7, 7)])
 @pytest.mark.parametrize("name", ["ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"])
-def test_framed_nearest_warp_equals_the_masked_formula(name):
+def test_framed_nearest_warp_equals_the_masked_formula(name, fill):
     images = torch.randint(0, 256, (8, 3, 13, 21), dtype=torch.uint8)
     values = torch.tensor([0.0, 0.5, -7.25, 3.0, 100.0, -1e6, float("inf"), float("nan")], dtype=torch.float64)
     coeffs = affine_coefficients(name, values, 21, 13)
-    got = warp_affine(images, coeffs, fill=(1, 2, 3), interpolation="nearest")
-    assert torch.equal(got, reference_nearest_warp(images, coeffs, (1, 2, 3)))
+    got = warp_affine(images, coeffs, fill=fill, interpolation="nearest")
+    assert torch.equal(got, reference_nearest_warp(images, coeffs, fill))
+    finite = coeffs[:3]  # finite maps skip the NaN guard
+    assert torch.equal(warp_affine(images[:3], finite, fill=fill, interpolation="nearest"),
+                       reference_nearest_warp(images[:3], finite, fill))
+
+
+def test_axis_aligned_warps_equal_the_general_formula():
+    """A map whose x (or y) source ignores the other axis forms it on one row (column) and broadcasts it;
+    adding the other axis's zero product, as the general formula does, changes no floor."""
+    rng = torch.Generator().manual_seed(9)
+    images = torch.randint(0, 256, (64, 3, 11, 17), dtype=torch.uint8, generator=rng)
+    scale = torch.tensor([1.0, -1.0, 1e-300, 1e300, 0.5, 3.0], dtype=torch.float64)
+    coeffs = torch.randn(64, 6, dtype=torch.float64, generator=rng) * scale[torch.randint(0, 6, (64, 6), generator=rng)]
+    coeffs[:, 2] += torch.rand(64, dtype=torch.float64, generator=rng) * 40 - 20
+    coeffs[:, 5] += torch.rand(64, dtype=torch.float64, generator=rng) * 40 - 20
+    for zero_b, zero_d in ((True, False), (False, True), (True, True)):
+        aligned = coeffs.clone()
+        if zero_b:
+            aligned[:, 1] = torch.where(torch.arange(64) % 2 == 0, 0.0, -0.0)
+        if zero_d:
+            aligned[:, 3] = 0.0
+        got = warp_affine(images, aligned, fill=(5, 6, 7), interpolation="nearest")
+        assert torch.equal(got, reference_nearest_warp(images, aligned, (5, 6, 7))), (zero_b, zero_d)
 
 
 @pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
