@@ -358,15 +358,32 @@ def test_a_batch_without_a_generator_reads_the_default_generator_of_its_device()
     assert torch.equal(first, policy(images, generator=torch.Generator().manual_seed(3)))
 
 
-def test_grouping_on_a_device_equals_grouping_on_the_cpu():
+def test_grouping_on_a_device_equals_grouping_on_the_host():
     rng = random.Random(3)
     for n in (1, 2, 17, 500):
-        column = torch.tensor([rng.choice([-1, 0, 1, 4, 7]) for _ in range(n)])
-        on_cpu = plans_module._groups(column)
-        on_device = plans_module.groups_on_device(column)
-        assert [k for k, _ in on_device] == [k for k, _ in on_cpu]
-        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(on_device, on_cpu))
-    assert plans_module.groups_on_device(torch.full((4,), -1)) == []
+        plans = [tuple(Applied(op, op, 1.0, (rng.random(), rng.random())) for op in rng.sample(OP_NAMES, 2))
+                 if rng.random() < 0.8 else () for _ in range(n)]
+        table = plans_module.PlanTable.from_plans(plans)
+        lists = (table.index.tolist(), table.value.tolist(), table.aux.tolist())
+        for step in range(table.index.shape[1]):
+            on_host = plans_module._host_groups(*lists, step)
+            on_device = plans_module._device_groups(table, step)  # its tensor ops, here on the CPU
+            assert [g[0] for g in on_device] == [g[0] for g in on_host]
+            assert all(torch.equal(a, b) for d, h in zip(on_device, on_host) for a, b in zip(d[1:], h[1:]))
+
+
+def test_scattering_rows_as_words_equals_index_copy():
+    for shape, dtype in [((9, 3, 32, 32), torch.uint8), ((7, 3, 5, 7), torch.uint8), ((6, 1, 2, 2), torch.uint8),
+                         ((5, 1, 3, 4), torch.int64), ((4, 1, 3, 3), torch.bool)]:
+        out = torch.randint(0, 2 if dtype == torch.bool else 200, shape).to(dtype)
+        rows = torch.randint(0, 2 if dtype == torch.bool else 200, (3, *shape[1:])).to(dtype)
+        index = torch.tensor([0, 2, len(out) - 1])
+        expected = out.clone().index_copy_(0, index, rows)
+        plans_module._put_rows(out, index, rows)
+        assert torch.equal(out, expected)
+        sliced = torch.zeros(2 * shape[0], *shape[1:], dtype=dtype)[shape[0]:]  # a slice of a batch
+        plans_module._put_rows(sliced, index, rows)
+        assert torch.equal(sliced[index], rows)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -381,3 +398,26 @@ def test_a_cuda_batch_draws_on_its_gpu_and_applies_what_it_traces(spec):
     assert torch.equal(policy(images.cuda()), out)  # the CUDA generator, seeded by manual_seed
     on_cpu = policy.apply_batch(images, plans)
     assert (out.cpu().int() - on_cpu.int()).abs().max() <= 1  # colour ops round differently on a GPU
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 13, 21), (4, 1, 5, 4), (2, 3, 1, 1), (3, 3, 2, 9), (1, 3, 224, 224)])
+def test_shifts_by_block_copies_equal_the_formula(shape, monkeypatch):
+    """A few images translated (both sources axis-aligned) move by block copies, one per image."""
+    import augsearch.ops as ops_module
+
+    copied = []
+    shifted = ops_module._shifted
+    monkeypatch.setattr(ops_module, "_shifted", lambda *args: copied.append(shifted(*args)) or copied[-1])
+    n, c, h, w = shape
+    rng = random.Random(str(shape))
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    for name in ("TranslateX", "TranslateY"):
+        for _ in range(40):
+            values = torch.tensor([rng.choice([0.0, 0.5, -0.5, rng.uniform(-w, w), float(rng.randint(-h, h)),
+                                               w / 2 + 0.25, -1e9, float("nan"), 1e-300])
+                                   for _ in range(n)], dtype=torch.float64)
+            coeffs = affine_coefficients(name, values, w, h)
+            for fill in [(1, 2, 3), (7, 7, 7)]:
+                got = warp_affine(images, coeffs, fill=fill, interpolation="nearest")
+                assert torch.equal(got, reference_nearest_warp(images, coeffs, fill)), (name, values)
+    assert any(result is not None for result in copied)  # the block copies ran, not only the gather
