@@ -92,16 +92,22 @@ class Mixup(PolicyData):
             cuts = [c for _, c in half] + [c for _, c in reversed(half)]
         partner = images.flip(0)
         out = images.clone()
-        x = images.to(torch.float32)
-        for i in range(n):
+        for i in range(n):  # boxes first, in row order: each draws its centre
             if cuts[i]:
                 x0, y0, x1, y1 = cutmix_box(lams[i], w, h, draws)
                 out[i, :, y0:y1, x0:x1] = partner[i, :, y0:y1, x0:x1]
                 if self.correct_lam or lams[i] in (0.0, 1.0):
                     lams[i] = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
-            elif lams[i] < 1.0:
-                mixed = x[i] * lams[i] + partner[i].to(torch.float32) * (1.0 - lams[i])
-                out[i] = mixed if images.is_floating_point() else mixed.round_().clamp_(0, 255).to(images.dtype)
+        blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]
+        if blended:  # all at once: each image times its float32 lambda, plus its partner times 1 - lambda
+            rows = torch.tensor(blended, device=images.device)
+            lam = torch.tensor([lams[i] for i in blended], dtype=torch.float32, device=images.device)
+            rest = torch.tensor([1.0 - lams[i] for i in blended], dtype=torch.float32, device=images.device)
+            mixed = (images.index_select(0, rows).to(torch.float32) * lam.view(-1, 1, 1, 1)
+                     + partner.index_select(0, rows).to(torch.float32) * rest.view(-1, 1, 1, 1))
+            if not images.is_floating_point():
+                mixed = mixed.round_().clamp_(0, 255)
+            out.index_copy_(0, rows, mixed.to(images.dtype))
         lam_t = torch.tensor(lams, dtype=torch.float32, device=images.device).view(n, 1)
         targets = soft_targets(labels.to(images.device), self.num_classes, self.label_smoothing)
         return out, targets * lam_t + targets.flip(0) * (1.0 - lam_t)
