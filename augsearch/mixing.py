@@ -16,6 +16,7 @@ import torch
 from augsearch.draws import Draws
 from augsearch.errors import PolicyError
 from augsearch.formats import FORMAT_VERSION
+from augsearch.ops import to_uint8
 from augsearch.policy import PolicyData
 
 MODES = ("batch", "pair", "elem")
@@ -100,14 +101,12 @@ class Mixup(PolicyData):
                     lams[i] = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
         blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]
         if blended:  # all at once: each image times its float32 lambda, plus its partner times 1 - lambda
-            rows = torch.tensor(blended, device=images.device)
-            lam = torch.tensor([lams[i] for i in blended], dtype=torch.float32, device=images.device)
-            rest = torch.tensor([1.0 - lams[i] for i in blended], dtype=torch.float32, device=images.device)
-            mixed = (images.index_select(0, rows).to(torch.float32) * lam.view(-1, 1, 1, 1)
-                     + partner.index_select(0, rows).to(torch.float32) * rest.view(-1, 1, 1, 1))
-            if not images.is_floating_point():
-                mixed = mixed.round_().clamp_(0, 255)
-            out.index_copy_(0, rows, mixed.to(images.dtype))
+            mixed = _blend(images, partner, [lams[i] for i in blended],
+                           None if len(blended) == n else torch.tensor(blended, device=images.device))
+            if len(blended) == n:
+                out = mixed
+            else:
+                out.index_copy_(0, torch.tensor(blended, device=images.device), mixed)
         lam_t = torch.tensor(lams, dtype=torch.float32, device=images.device).view(n, 1)
         targets = soft_targets(labels.to(images.device), self.num_classes, self.label_smoothing)
         return out, targets * lam_t + targets.flip(0) * (1.0 - lam_t)
@@ -139,6 +138,17 @@ class CutMix(Mixup):
         cfg["alpha"] = cfg.pop("cutmix_alpha")
         del cfg["switch_prob"]
         return cfg
+
+
+def _blend(images: torch.Tensor, partner: torch.Tensor, lams: list[float], rows: torch.Tensor | None) -> torch.Tensor:
+    """``image * lam + partner * (1 - lam)`` in float32 for the ``rows`` (all: None), in the images' dtype
+    (integers rounded)."""
+    if rows is not None:
+        images, partner = images.index_select(0, rows), partner.index_select(0, rows)
+    lam = torch.tensor(lams, dtype=torch.float32, device=images.device).view(-1, 1, 1, 1)
+    rest = torch.tensor([1.0 - v for v in lams], dtype=torch.float32, device=images.device).view(-1, 1, 1, 1)
+    mixed = (images.to(torch.float32) * lam).add_(partner.to(torch.float32).mul_(rest))  # partner: a copy
+    return mixed.to(images.dtype) if images.is_floating_point() else to_uint8(mixed.round_()).to(images.dtype)
 
 
 def cutmix_box(lam: float, width: int, height: int, draws: Draws) -> tuple[int, int, int, int]:

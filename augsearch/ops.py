@@ -242,10 +242,10 @@ def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor) -> to
     """``image * f + other * (1 - f)`` for a float32 ``image``, clamped and truncated to uint8 (PIL's and
     torchvision's rounding)."""
     g = (1.0 - values.to(torch.float64)).to(device=image.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    return _to_uint8(image.mul(_factor(values, image)).addcmul_(other, g))  # fused, as torchvision
+    return to_uint8(image.mul(_factor(values, image)).addcmul_(other, g))  # fused, as torchvision
 
 
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Clamp float pixels to 0..255 in place and truncate them to uint8, through int16: the CPU converts
     float32 to int16 and int16 to uint8 several times faster than float32 to uint8, with the same result
     for every value in 0..255 (and 0 for NaN, either way)."""
@@ -261,7 +261,7 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def _brightness_t(images, values, aux, **_):
-    return _to_uint8(images.to(torch.float32).mul_(_factor(values, images)))
+    return to_uint8(images.to(torch.float32).mul_(_factor(values, images)))
 
 
 def _color_t(images, values, aux, **_):
@@ -285,7 +285,7 @@ def _sharpness_t(images, values, aux, **_):
     x = images.to(torch.float32, memory_format=torch.contiguous_format)
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
     x.addcmul_(_smooth(images).sub_(x), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
-    out = _to_uint8(x)
+    out = to_uint8(x)
     out[..., ::h - 1, :] = images[..., ::h - 1, :]  # the border keeps its pixels
     out[..., ::w - 1] = images[..., ::w - 1]
     return out
@@ -321,7 +321,7 @@ def _autocontrast_t(images, values, aux, **_):
     scale = torch.where(flat, torch.ones_like(hi), (hi - lo) * (1.0 / 255.0))  # torchvision's rounding
     lo = torch.where(flat, torch.zeros_like(lo), lo)
     # every pixel is at least its channel's low, so the difference is exact in uint8
-    return _to_uint8((images - lo).to(torch.float32).div_(scale))
+    return to_uint8((images - lo).to(torch.float32).div_(scale))
 
 
 def _equalize_t(images, values, aux, **_):
@@ -372,7 +372,7 @@ def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tenso
 
 def _solarize_add_t(images, values, aux, **_):
     add = values.to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    added = _to_uint8(images.to(torch.float32).add_(add))
+    added = to_uint8(images.to(torch.float32).add_(add))
     return _select((images >> 7) - 1, added, images)  # the mask: 255 below 128 (0 - 1 wraps), 0 from it
 
 

@@ -143,3 +143,20 @@ def test_mixing_needs_a_batch(astronaut):
         Mixup(num_classes=3)(astronaut, torch.tensor([0]))
     config = CutMix(num_classes=3).to_config()
     assert config["kind"] == "cutmix" and "switch_prob" not in config
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+def test_mixup_blends_each_image_with_its_partner_by_its_lambda_and_leaves_the_input_alone(dtype, mode):
+    images = (torch.rand(8, 3, 5, 6, generator=torch.Generator().manual_seed(1)) * 255).to(dtype)
+    before = images.clone()
+    mix = Mixup(0.4, num_classes=8, mode=mode, prob=0.7)
+    out, targets = mix(images, torch.arange(8), generator=torch.Generator().manual_seed(2))
+    assert torch.equal(images, before)
+    for i in range(8):  # every label differs from its partner's, so the target's own class holds lambda
+        lam = float(targets[i, i])
+        expected = images[i].to(torch.float32) * lam + images[7 - i].to(torch.float32) * (1 - lam)
+        if dtype == torch.uint8:
+            expected = expected.round().clamp(0, 255)
+        tolerance = 1.0 if dtype == torch.uint8 else 1e-3  # lambda read back through float32 targets
+        assert (out[i].to(torch.float32) - expected).abs().max() <= tolerance
