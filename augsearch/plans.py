@@ -207,11 +207,12 @@ def _device_groups(table: PlanTable, step: int) -> list[Group]:
 
 
 def _put_rows(out: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> None:
-    """``out[index] = rows``, moving a contiguous batch's images as the widest integer words that divide them:
-    torch scatters uint8 element by element (at 32x32 RGB, 8-byte words scatter 9x faster)."""
+    """``out[index] = rows``; on the CPU a contiguous batch's images move as the widest integer words that divide
+    them: torch's CPU scatters uint8 element by element (at 32x32 RGB, 8-byte words scatter 9x faster; on an
+    H200 ``index_copy_`` was 4-9% faster than the words)."""
     size = out[0].numel() * out.element_size()
     word = next(w for w in (torch.int64, torch.int32, torch.int16, torch.uint8) if size % w.itemsize == 0)
-    if not out.is_contiguous() or out.element_size() > word.itemsize:
+    if out.device.type != "cpu" or not out.is_contiguous() or out.element_size() > word.itemsize:
         out.index_copy_(0, index, rows)
         return
     flat = out.view(len(out), -1).view(word)
