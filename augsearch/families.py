@@ -50,6 +50,9 @@ class _OpChoice(Augment):
                 raise err.located(place_prefix=f"ops[{i}]") from None
         self.ops: tuple[str, ...] = names
 
+    def _op_names(self) -> tuple[str, ...]:
+        return self.ops
+
 
 class RandAugment(_OpChoice):
     """RandAugment: ``n`` ops drawn uniformly with replacement, all at magnitude ``m``; each fires
@@ -281,6 +284,9 @@ class Cutout(Augment):
         zeros = torch.zeros(n, dtype=torch.int64, device=draws.device)
         return _table((("Cutout", "Cutout", True),), n, [zeros] * self.holes,
                       [torch.full((n,), float(self.size), dtype=torch.float64, device=draws.device)] * self.holes, aux)
+
+    def _op_names(self) -> tuple[str, ...]:
+        return ()
 
     def _options(self) -> dict[str, Any]:
         return {"size": self.size, "holes": self.holes}

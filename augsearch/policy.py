@@ -124,6 +124,17 @@ class Augment(PolicyData, v2.Transform):
         """The subclass's own settings, in file order."""
         raise NotImplementedError
 
+    def _op_names(self) -> Iterable[str] | None:
+        """The convention's op names this policy may apply; None where a kind cannot say."""
+        return None
+
+    @property
+    def reads_batch(self) -> bool:
+        """Whether an image's result may depend on the other images of its batch (SamplePairing blends in a
+        partner): then a batch of several draws of the same images is not those draws one batch at a time."""
+        names = self._op_names()
+        return names is None or any(self.convention.entry(name).op == "SamplePairing" for name in names)
+
     # -- shared behaviour
     def apply(self, image: Image.Image | torch.Tensor, plan: Any = NO_PLAN) -> Image.Image | torch.Tensor:
         if plan is NO_PLAN:  # nn.Module.apply(fn), which e.g. nn.Sequential(policy, net).apply(init) calls
@@ -326,6 +337,9 @@ class Policy(Augment):
             aux.append(drawn_aux)
         return PlanTable(self._batch_calls(names), torch.stack(index, 1), torch.stack(value, 1),
                          torch.stack(aux, 1)).compacted()
+
+    def _op_names(self) -> Iterable[str]:
+        return (op.name for sp in self.sub_policies for op in sp.ops)
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"source": self.source} if self.source else {}

@@ -197,6 +197,9 @@ class Schedule(Augment):
                     break
         return tuple(plan)
 
+    def _op_names(self) -> Iterable[str]:
+        return (name for entries in self._entries for name, _, _ in entries)
+
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"source": self.source} if self.source else {}
         return opts | {"epochs": self.epochs,

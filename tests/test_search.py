@@ -309,3 +309,32 @@ def test_every_search_leaves_an_optuna_journal_with_every_trial(tmp_path):
     assert [t.value for t in study.trials] == [t.score for t in records]
     assert [t.params for t in study.trials] == [t.params for t in records]
     assert study.user_attrs["space"] == "fast-aa" and "accuracy" in study.trials[0].user_attrs
+
+
+@pytest.mark.parametrize("spec", ["fast-aa/reduced-cifar10", "autoaugment/imagenet", "randaugment/torchvision"])
+def test_a_candidates_draws_scored_in_one_call_score_as_one_call_each(spec, monkeypatch):
+    from augsearch.models import build_model
+
+    data = load_dataset("digits", subset=120, seed=0)
+    holdout = ImageSet(data.images, data.labels, data.classes, "digits")
+    model = build_model("small-cnn", num_classes=len(data.classes), image_size=data.images.shape[-1], seed=0)
+    policy = augsearch.load_policy(spec)
+    together = objectives.score_policy(policy, model, holdout, draws=4, rule="best-of-k", seed=3, device="cpu")
+    monkeypatch.setattr(objectives, "DRAWS_BYTES", 0)  # one draw a call
+    alone = objectives.score_policy(policy, model, holdout, draws=4, rule="best-of-k", seed=3, device="cpu")
+    for key in ("score", "accuracy", "best_of_k", "loss"):
+        assert together[key] == alone[key]
+
+
+def test_policies_say_whether_an_image_reads_its_batch():
+    assert not augsearch.load_policy("fast-aa/reduced-cifar10").reads_batch
+    assert augsearch.Policy([[("SamplePairing", 0.5, 3)], [("Rotate", 1.0, 2)]]).reads_batch
+    assert not augsearch.RandAugment(2, 9).reads_batch
+    assert augsearch.RandAugment(2, 9, convention="autoaugment", ops=["Rotate", "SamplePairing"]).reads_batch
+    assert not augsearch.Cutout().reads_batch and not augsearch.AugMix().reads_batch
+    assert not augsearch.load_policy("pba/reduced-cifar10").reads_batch
+
+    class Unknown(augsearch.Augment):  # no kind of its own: not registered
+        pass
+
+    assert Unknown(convention="autoaugment").reads_batch  # a kind that cannot say is taken to read it
