@@ -72,7 +72,7 @@ def main() -> None:
     model = build_model(args.model, num_classes=classes, image_size=images.shape[-1], seed=0).to(device).eval()
     policy = load_policy(args.policy)
     gen = torch.Generator(device=device).manual_seed(0)
-    augmented = [policy(images, generator=gen) for _ in range(args.draws)]
+    augmented = [policy(images, generator=gen) for _ in range(args.draws)]  # the views the inference rows score
     n = len(images) * args.draws
     print(f"{name}: {len(images)} images x {args.draws} draws, {args.model} on {device}, "
           f"{torch.get_num_threads()} CPU threads, policy {args.policy}")
@@ -93,9 +93,14 @@ def main() -> None:
             evaluate(model, views, labels, device=device)
 
     def augment_only() -> None:
-        g = torch.Generator(device=device).manual_seed(0)  # as score_policy draws
-        for _ in range(args.draws):
-            policy(images, generator=g)
+        g = torch.Generator(device=device).manual_seed(0)
+        if importlib.util.find_spec("optuna") is None:  # augsearch.search needs it: one call a draw
+            for _ in range(args.draws):
+                policy(images, generator=g)
+            return
+        from augsearch.search.objectives import augmented_draws
+        for _ in augmented_draws(policy, images, draws=args.draws, generator=g):  # as score_policy augments
+            pass
 
     plain = copy.deepcopy(model)
     model.to(memory_format=torch.channels_last)  # as evaluate does; the stronger bare loop

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -79,6 +79,18 @@ class ProxyRecipe:
 DRAWS_BYTES = 1 << 28  # images augmented in one call when a candidate's draws go together
 
 
+def augmented_draws(policy: Augment, images: torch.Tensor, *, draws: int,
+                    generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+    """``draws`` augmented copies of ``images``, several from one call (up to :data:`DRAWS_BYTES`) where no
+    image reads its batch: the same plans as one call each (draws read one stream in order), at a fraction
+    of the per-call cost, which dominates on a GPU."""
+    together = 1 if policy.reads_batch else max(1, min(draws, DRAWS_BYTES // max(1, images.nbytes)))
+    for first in range(0, draws, together):
+        count = min(together, draws - first)
+        yield from policy(images.repeat(count, 1, 1, 1) if count > 1 else images, generator=generator).split(
+            len(images))
+
+
 def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, draws: int, rule: str,
                  seed: int, device: torch.device | str) -> dict[str, float]:
     """Score ``policy`` by the proxy's results on ``draws`` augmented copies of ``holdout`` (D_A).
@@ -90,21 +102,17 @@ def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, 
     images = holdout.images.to(device)
     any_correct = torch.zeros(len(holdout), dtype=torch.bool)
     accuracy = loss = augment_seconds = inference_seconds = 0.0
-    # several draws in one call where no image reads its batch: the same plans (draws read one stream in
-    # order), a fraction of the per-call cost, which dominates on a GPU; up to DRAWS_BYTES of images a call
-    together = 1 if policy.reads_batch else max(1, min(draws, DRAWS_BYTES // max(1, images.nbytes)))
-    for first in range(0, draws, together):
+    views = augmented_draws(policy, images, draws=draws, generator=generator)
+    for _ in range(draws):
         start = time.perf_counter()
-        count = min(together, draws - first)
-        views = policy(images.repeat(count, 1, 1, 1) if count > 1 else images, generator=generator)
-        augment_seconds += time.perf_counter() - start
-        for augmented in views.split(len(images)):
-            start = time.perf_counter()
-            result = evaluate(model, augmented, holdout.labels, device=device)
-            inference_seconds += time.perf_counter() - start
-            any_correct |= result["per_sample_correct"]
-            accuracy += result["accuracy"] / draws
-            loss += result["loss"] / draws
+        augmented = next(views)
+        middle = time.perf_counter()
+        result = evaluate(model, augmented, holdout.labels, device=device)
+        inference_seconds += time.perf_counter() - middle
+        augment_seconds += middle - start
+        any_correct |= result["per_sample_correct"]
+        accuracy += result["accuracy"] / draws
+        loss += result["loss"] / draws
     metrics = {"accuracy": accuracy, "best_of_k": any_correct.float().mean().item(), "loss": loss}
     return {"score": SCORE_RULES.get(rule)(metrics), **metrics, "augment_seconds": augment_seconds,
             "inference_seconds": inference_seconds}
