@@ -421,3 +421,12 @@ def test_shifts_by_block_copies_equal_the_formula(shape, monkeypatch):
                 got = warp_affine(images, coeffs, fill=fill, interpolation="nearest")
                 assert torch.equal(got, reference_nearest_warp(images, coeffs, fill)), (name, values)
     assert any(result is not None for result in copied)  # the block copies ran, not only the gather
+
+
+def test_augmix_with_jsd_gives_the_clean_batch_and_two_views():
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    policy = augsearch.AugMix(jsd=True)
+    clean, first, second = policy(images, generator=torch.Generator().manual_seed(1))
+    assert clean is images and first.shape == second.shape == images.shape and not torch.equal(first, second)
+    (again, one, two), (plans1, plans2) = policy.trace(images, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(one, first) and torch.equal(two, second) and len(plans1) == len(plans2) == 6
