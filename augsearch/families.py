@@ -15,7 +15,7 @@ from augsearch.conventions import Convention
 from augsearch.draws import CHUNK, BatchDraws, Draws
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Interpolation
-from augsearch.plans import Applied, Plan, PlanTable, is_batch
+from augsearch.plans import Applied, Plan, PlanTable
 from augsearch.policy import NO_PLAN, Augment, check_magnitude_std, drawn_call, noisy_magnitude
 
 RANDAUGMENT_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
@@ -216,20 +216,6 @@ class AugMix(_OpChoice):
             mixed += column([p.weights[j] for p in plans]) * augmented.to(torch.float32)
         skip = column([p.skip for p in plans])
         return ((1 - skip) * images.to(torch.float32) + skip * mixed).round_().clamp_(0, 255).to(torch.uint8)
-
-    def trace(self, image, *, generator: torch.Generator | None = None):
-        if not self.jsd or is_batch(image):  # a batch: see _augment_batch
-            return super().trace(image, generator=generator)
-        first, plan1 = super().trace(image, generator=generator)
-        second, plan2 = super().trace(image, generator=generator)
-        return (image, first, second), (plan1, plan2)
-
-    def _augment_batch(self, images: torch.Tensor, generator: torch.Generator | None) -> tuple[Any, Any]:
-        if not self.jsd:
-            return super()._augment_batch(images, generator)
-        first, plan1 = super()._augment_batch(images, generator)
-        second, plan2 = super()._augment_batch(images, generator)
-        return (images, first, second), (plan1, plan2)
 
     def _geometry(self, plan: MixPlan) -> str | Plan:
         moving = [name for name in self.ops if OPS[self.convention.entry(name).op].kind == "geometric"]

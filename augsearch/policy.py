@@ -155,25 +155,32 @@ class Augment(PolicyData, v2.Transform):
 
     def trace(self, image: Image.Image | torch.Tensor, *, generator: torch.Generator | None = None):
         """Augment ``image`` and return ``(output, plan)``: the plan says what was applied.
-        For a batch the plan is a list, one per image."""
+        For a batch the plan is a list, one per image. A kind with two views (AugMix with ``jsd``)
+        returns ``((image, view1, view2), (plan1, plan2))``."""
         check_image(image)
+        views = []
+        for _ in range(self._views()):
+            out, plans = self._augment(image, generator)
+            views.append((out, plans.plans() if isinstance(plans, PlanTable) else plans))
+        if len(views) == 1:
+            return views[0]
+        return (image, *(out for out, _ in views)), tuple(plans for _, plans in views)
+
+    def _augment(self, image: Image.Image | torch.Tensor, generator: torch.Generator | None) -> tuple[Any, Any]:
+        """One augmented view of an image or a batch, and its plans (a :class:`PlanTable` where drawn as one)."""
         if is_batch(image):
-            out, plans = self._augment_batch(image, generator)
-            return out, plans.plans() if isinstance(plans, PlanTable) else plans
+            plans = self.draw_batch(image.shape[0], image_size(image), generator=generator, device=image.device)
+            return self.apply_batch(image, plans), plans
         plan = self.draw(image_size(image), generator=generator)
         return self.apply(image, plan), plan
-
-    def _augment_batch(self, images: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, Any]:
-        plans = self.draw_batch(images.shape[0], image_size(images), generator=generator, device=images.device)
-        return self.apply_batch(images, plans), plans
 
     def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
         """``policy(image)``, ``policy(image, boxes, mask)``, ``policy({"image": ..., "label": ...})``: the
         augmented image, batch or sample (see :mod:`augsearch.tvsample`)."""
         if len(inputs) == 1 and tvsample.is_plain_input(inputs[0]):
-            if is_batch(inputs[0]):
+            if self._views() == 1:  # without listing a batch's plans
                 check_image(inputs[0])
-                return self._augment_batch(inputs[0], generator)[0]
+                return self._augment(inputs[0], generator)[0]
             return self.trace(inputs[0], generator=generator)[0]
         return tvsample.augment_sample(self, inputs, generator=generator)
 

@@ -21,7 +21,6 @@ from augsearch.families import MixPlan
 from augsearch.mixing import Mixup
 from augsearch.ops import OPS
 from augsearch.plans import Applied, Plan
-from augsearch.policy import Augment
 from augsearch.recipe import AugmentationRecipe
 from augsearch.specs import load_policy
 from augsearch.viz.draw import Tile, sheet, to_pil
@@ -166,8 +165,9 @@ def sample_tiles(policy: Any, images: torch.Tensor | Sequence[Image.Image], *, n
                 out, targets = policy.batch(out, label_t, num_classes=count, generator=generator)
                 texts = [soft_label(t, classes) for t in targets]
         else:
-            # Augment.trace, not policy.trace: AugMix with jsd=True would return three views
-            out, plans = Augment.trace(policy, batch, generator=generator)
+            out, plans = policy.trace(batch, generator=generator)
+            if policy._views() > 1:  # AugMix with jsd=True: its first augmented view
+                out, plans = out[1], plans[0]
             texts = [annotation(p) if annotate else "" for p in plans]
         for i in range(rows):
             grid[i].append(Tile(to_pil(out[i]), texts[i]))
