@@ -123,7 +123,7 @@ def apply_plan(image: Image.Image | torch.Tensor, plan: Plan, *, fill: Fill, int
                        cutout_fill=cutout_fill)[0]
 
 
-SLICE_VALUES = 1 << 21  # values per slice of a CPU batch of small images: 680 of 32x32
+SLICE_VALUES = 1 << 22  # values per slice of a CPU batch of small images: 1365 of 32x32 (1.2-1.7x faster than 682)
 LARGE_IMAGE = 1 << 16  # values from which a CPU batch goes one image at a time (148x148 RGB)
 
 
