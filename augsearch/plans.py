@@ -125,6 +125,7 @@ def apply_plan(image: Image.Image | torch.Tensor, plan: Plan, *, fill: Fill, int
 
 SLICE_VALUES = 1 << 22  # values per slice of a CPU batch of small images: 1365 of 32x32 (1.2-1.7x faster than 682)
 LARGE_IMAGE = 1 << 16  # values from which a CPU batch goes one image at a time (148x148 RGB)
+FEW_ROWS = 16  # slices of up to this many images group their plans from Python lists
 
 
 def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill: Fill,
@@ -146,8 +147,11 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
     rows_per_slice = len(table) if whole else 1 if per_image >= LARGE_IMAGE else max(1, SLICE_VALUES // per_image)
     settings = {"fill": fill, "interpolation": interpolation, "cutout_fill": cutout_fill}
     out = torch.empty_like(images)
-    on_host = table.index.device.type == "cpu"
-    lists = (table.index.tolist(), table.value.tolist(), table.aux.tolist()) if on_host else None
+    # a slice of a few large images groups from Python lists (cheaper than tensor ops for a row or two); large
+    # slices group with tensor ops, making no Python objects per image: with many objects alive (torch._dynamo
+    # or timm imported), the garbage collections they set off made the batch 1.5-2x slower, in spikes of 0.2 s
+    few = table.index.device.type == "cpu" and rows_per_slice <= FEW_ROWS
+    lists = (table.index.tolist(), table.value.tolist(), table.aux.tolist()) if few else None
     for start in range(0, len(table), rows_per_slice):
         stop = min(start + rows_per_slice, len(table))
         part = out[start:stop]
@@ -189,7 +193,7 @@ def _host_groups(index: list[list[int]], value: list[list[float]], aux: list[lis
 
 
 def _device_groups(table: PlanTable, step: int) -> list[Group]:
-    """:func:`_host_groups` for plans held on a GPU, with tensor ops and one host sync: the rows stay there."""
+    """:func:`_host_groups` with tensor ops and one host sync (on a GPU the rows stay there)."""
     column = table.index[:, step]
     order = torch.argsort(column, stable=True)
     keys = column + 1  # -1 (none) counts in bin 0
