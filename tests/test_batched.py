@@ -430,3 +430,14 @@ def test_augmix_with_jsd_gives_the_clean_batch_and_two_views():
     assert clean is images and first.shape == second.shape == images.shape and not torch.equal(first, second)
     (again, one, two), (plans1, plans2) = policy.trace(images, generator=torch.Generator().manual_seed(1))
     assert torch.equal(one, first) and torch.equal(two, second) and len(plans1) == len(plans2) == 6
+
+
+@pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
+                                  "cutout/cifar10", "augmix:severity=3", "pba/reduced-cifar10", "rand-m9-n2-mstd0.5"])
+def test_every_kind_augments_empty_tiny_and_grey_batches(spec):
+    policy = augsearch.load_policy(spec)
+    for shape in [(0, 3, 32, 32), (1, 3, 1, 1), (3, 1, 2, 2), (2, 3, 5, 7)]:
+        images = torch.randint(0, 256, shape, dtype=torch.uint8)
+        out, plans = policy.trace(images, generator=torch.Generator().manual_seed(0))
+        assert policy(images).shape == out.shape == images.shape and len(plans) == shape[0]
+        assert torch.equal(out, policy(images, generator=torch.Generator().manual_seed(0)))
