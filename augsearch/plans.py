@@ -80,11 +80,10 @@ class PlanTable:
 
     def plans(self) -> list[Plan]:
         """The plans as :class:`Applied` tuples, one per image (what ``trace`` returns)."""
-        applied = [Applied(name, op, None, (0.0, 0.0)) for name, op, _ in self.calls]
         out = []
         for row, values, auxes in zip(self.index.tolist(), self.value.tolist(), self.aux.tolist()):
-            out.append(tuple(Applied(applied[k].name, applied[k].op, v if self.calls[k][2] else None, tuple(a))
-                             for k, v, a in zip(row, values, auxes) if k >= 0))
+            calls = ((self.calls[k], v, a) for k, v, a in zip(row, values, auxes) if k >= 0)
+            out.append(tuple(Applied(name, op, v if valued else None, tuple(a)) for (name, op, valued), v, a in calls))
         return out
 
 

@@ -222,7 +222,7 @@ class Augment(PolicyData, v2.Transform):
                      for name in names)
 
     def _call_values(self, names: Sequence[str], which: torch.Tensor, magnitudes: torch.Tensor,
-                    negate: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+                     negate: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """The parameter ``_call`` gives op ``names[which]`` at ``magnitudes``, element-wise."""
         out = torch.zeros(which.shape, dtype=torch.float64, device=which.device)
         for k, name in enumerate(names):
@@ -230,13 +230,13 @@ class Augment(PolicyData, v2.Transform):
         return out
 
     def _value_table(self, names: Sequence[str], which: torch.Tensor, magnitudes: torch.Tensor,
-                         size: tuple[int, int], device: torch.device) -> torch.Tensor:
+                     size: tuple[int, int], device: torch.device) -> torch.Tensor:
         """:meth:`_call_values` for every entry of ``which`` and ``magnitudes``, unnegated and negated (last
         axis), computed on the CPU (a handful of values) and moved to ``device``."""
         shape = (*which.shape, 2)
         negate = torch.tensor([False, True]).expand(shape)
         table = self._call_values(names, which.unsqueeze(-1).expand(shape), magnitudes.unsqueeze(-1).expand(shape),
-                                 negate, size)
+                                  negate, size)
         return table.to(device)
 
 
