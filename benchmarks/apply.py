@@ -58,10 +58,15 @@ def has(module: str) -> bool:
 
 
 def rate(fn: Callable[[], int], *, seconds: float, device: str) -> float:
-    """Images per second of ``fn`` (which returns how many images it did), after one warm-up call."""
+    """Images per second of ``fn`` (which returns how many images it did), after warming up for a fifth of
+    ``seconds`` (at least one call), so that every row meets warm allocator pools and caches alike."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    fn()
-    sync()
+    start = time.perf_counter()
+    while True:
+        fn()
+        sync()
+        if time.perf_counter() - start >= seconds / 5:
+            break
     done, start = 0, time.perf_counter()
     while True:
         done += fn()
