@@ -98,7 +98,7 @@ class RandAugment(_OpChoice):
             index.append(torch.where(fire, op, -1))
             value.append(table[op, negate.long()])
             aux.append(drawn_aux)
-        return _table(self._batch_calls(self.ops), n, index, value, aux)
+        return PlanTable.from_slots(self._batch_calls(self.ops), n, index, value, aux)
 
     def _options(self) -> dict[str, Any]:
         opts = {"n": self.n, "m": self.m, "prob": self.prob, "magnitude_std": self.magnitude_std,
@@ -136,7 +136,7 @@ class TrivialAugment(_OpChoice):
             table = self._value_table(self.ops, torch.arange(shape[0]).view(-1, 1).expand(shape),
                                       torch.arange(shape[1], dtype=torch.float64).expand(shape), size, draws.device)
             value = table[op, m, negate.long()]
-        return _table(self._batch_calls(self.ops), n, [op], [value], [aux])
+        return PlanTable.from_slots(self._batch_calls(self.ops), n, [op], [value], [aux])
 
     def _options(self) -> dict[str, Any]:
         return {"ops": list(self.ops)}
@@ -231,15 +231,6 @@ class AugMix(_OpChoice):
                 "jsd": self.jsd, "ops": list(self.ops)}
 
 
-def _table(calls: tuple[tuple[str, str, bool], ...], n: int, index: list[torch.Tensor], value: list[torch.Tensor],
-           aux: list[torch.Tensor]) -> PlanTable:
-    """A :class:`PlanTable` from per-slot columns (none: ``n`` empty plans), its ops moved to the first slots."""
-    if not index:
-        return PlanTable(calls, torch.zeros(n, 0, dtype=torch.int64), torch.zeros(n, 0, dtype=torch.float64),
-                         torch.zeros(n, 0, 2, dtype=torch.float64))
-    return PlanTable(calls, torch.stack(index, 1), torch.stack(value, 1), torch.stack(aux, 1)).compacted()
-
-
 def jsd_loss(logits_clean: torch.Tensor, logits_aug1: torch.Tensor, logits_aug2: torch.Tensor, *,
              weight: float = 12.0) -> torch.Tensor:
     """AugMix's Jensen-Shannon consistency loss between a clean view and two AugMix views,
@@ -275,8 +266,8 @@ class Cutout(Augment):
         draws = BatchDraws(n, generator=generator, device=device)
         aux = [torch.stack((draws.uniform(), draws.uniform()), dim=1) for _ in range(self.holes)]
         zeros = torch.zeros(n, dtype=torch.int64, device=draws.device)
-        return _table((("Cutout", "Cutout", True),), n, [zeros] * self.holes,
-                      [torch.full((n,), float(self.size), dtype=torch.float64, device=draws.device)] * self.holes, aux)
+        sides = torch.full((n,), float(self.size), dtype=torch.float64, device=draws.device)
+        return PlanTable.from_slots((("Cutout", "Cutout", True),), n, [zeros] * self.holes, [sides] * self.holes, aux)
 
     def _op_names(self) -> tuple[str, ...]:
         return ()

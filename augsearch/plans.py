@@ -68,6 +68,17 @@ class PlanTable:
                    torch.tensor(value, dtype=torch.float64).view(len(plans), slots),
                    torch.tensor(aux, dtype=torch.float64).view(len(plans), slots, 2))
 
+    @classmethod
+    def from_slots(cls, calls: tuple[tuple[str, str, bool], ...], n: int, index: Sequence[torch.Tensor],
+                   value: Sequence[torch.Tensor], aux: Sequence[torch.Tensor]) -> PlanTable:
+        """The table of per-slot columns as a batched draw makes them (no columns: ``n`` empty plans), its
+        ops moved to the first slots (:meth:`compacted`)."""
+        if not index:
+            return cls(calls, torch.zeros(n, 0, dtype=torch.int64), torch.zeros(n, 0, dtype=torch.float64),
+                       torch.zeros(n, 0, 2, dtype=torch.float64))
+        return cls(calls, torch.stack(tuple(index), 1), torch.stack(tuple(value), 1),
+                   torch.stack(tuple(aux), 1)).compacted()
+
     def compacted(self) -> PlanTable:
         """The same plans with each row's ops moved to its first slots, in order (draws leave gaps
         where an op did not fire); a batch applies step by step, so this is how list plans line up."""

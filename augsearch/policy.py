@@ -342,8 +342,7 @@ class Policy(Augment):
             index.append(torch.where(fire, op, -1))
             value.append(table[sub, j, negate.long()])
             aux.append(drawn_aux)
-        return PlanTable(self._batch_calls(names), torch.stack(index, 1), torch.stack(value, 1),
-                         torch.stack(aux, 1)).compacted()
+        return PlanTable.from_slots(self._batch_calls(names), n, index, value, aux)
 
     def _op_names(self) -> Iterable[str]:
         return (op.name for sp in self.sub_policies for op in sp.ops)
