@@ -100,13 +100,11 @@ class Mixup(PolicyData):
                 if self.correct_lam or lams[i] in (0.0, 1.0):
                     lams[i] = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
         blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]
-        if blended:  # all at once: each image times its float32 lambda, plus its partner times 1 - lambda
-            mixed = _blend(images, partner, [lams[i] for i in blended],
-                           None if len(blended) == n else torch.tensor(blended, device=images.device))
-            if len(blended) == n:
-                out = mixed
-            else:
-                out.index_copy_(0, torch.tensor(blended, device=images.device), mixed)
+        if len(blended) == n:  # all at once: each image times its float32 lambda, plus its partner times 1 - lambda
+            out = _blend(images, partner, lams, None)
+        elif blended:
+            rows = torch.tensor(blended, device=images.device)
+            out.index_copy_(0, rows, _blend(images, partner, [lams[i] for i in blended], rows))
         lam_t = torch.tensor(lams, dtype=torch.float32, device=images.device).view(n, 1)
         targets = soft_targets(labels.to(images.device), self.num_classes, self.label_smoothing)
         return out, targets * lam_t + targets.flip(0) * (1.0 - lam_t)
