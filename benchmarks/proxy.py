@@ -28,6 +28,7 @@ import torch
 from augsearch import load_policy
 from augsearch.data import ImageSet, load_dataset
 from augsearch.models import build_model
+from augsearch.policy import augmented_draws
 from augsearch.trainer import eval_batch_size, evaluate
 
 
@@ -94,11 +95,6 @@ def main() -> None:
 
     def augment_only() -> None:
         g = torch.Generator(device=device).manual_seed(0)
-        if importlib.util.find_spec("optuna") is None:  # augsearch.search needs it: one call a draw
-            for _ in range(args.draws):
-                policy(images, generator=g)
-            return
-        from augsearch.search.objectives import augmented_draws
         for _ in augmented_draws(policy, images, draws=args.draws, generator=g):  # as score_policy augments
             pass
 

@@ -320,7 +320,7 @@ def test_a_candidates_draws_scored_in_one_call_score_as_one_call_each(spec, monk
     model = build_model("small-cnn", num_classes=len(data.classes), image_size=data.images.shape[-1], seed=0)
     policy = augsearch.load_policy(spec)
     together = objectives.score_policy(policy, model, holdout, draws=4, rule="best-of-k", seed=3, device="cpu")
-    monkeypatch.setattr(objectives, "DRAWS_BYTES", 0)  # one draw a call
+    monkeypatch.setattr(augsearch.policy, "DRAWS_BYTES", 0)  # one draw a call
     alone = objectives.score_policy(policy, model, holdout, draws=4, rule="best-of-k", seed=3, device="cpu")
     for key in ("score", "accuracy", "best_of_k", "loss"):
         assert together[key] == alone[key]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 
 from augsearch.data import ImageSet
 from augsearch.models import build_model
-from augsearch.policy import Augment, PolicyData
+from augsearch.policy import Augment, PolicyData, augmented_draws
 from augsearch.registry import Registry
 from augsearch.search.protocols import Objective, Scorer, Split
 from augsearch.search.rundir import Store, proxy_name
@@ -74,21 +74,6 @@ class ProxyRecipe:
         torch.save(model.state_dict(), buffer)
         store.write_bytes(proxy_name(split.index, ".pt"), buffer.getvalue())
         return model
-
-
-DRAWS_BYTES = 1 << 28  # images augmented in one call when a candidate's draws go together
-
-
-def augmented_draws(policy: Augment, images: torch.Tensor, *, draws: int,
-                    generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-    """``draws`` augmented copies of ``images``, several from one call (up to :data:`DRAWS_BYTES`) where no
-    image reads its batch: the same plans as one call each (draws read one stream in order), at a fraction
-    of the per-call cost, which dominates on a GPU."""
-    together = 1 if policy.reads_batch else max(1, min(draws, DRAWS_BYTES // max(1, images.nbytes)))
-    for first in range(0, draws, together):
-        count = min(together, draws - first)
-        yield from policy(images.repeat(count, 1, 1, 1) if count > 1 else images, generator=generator).split(
-            len(images))
 
 
 def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, draws: int, rule: str,
