@@ -256,3 +256,25 @@ def test_signed_ranges_mirror_around_the_identity():
             v, w = c.value(key, m, size=(50, 50)), c.value(key, m, size=(50, 50), negate=True)
             identity = OPS[entry.op].identity
             assert math.isclose(v + w, 2 * identity, abs_tol=1e-6), (c.name, key, v, w)
+
+
+@pytest.mark.parametrize("name", CONVENTIONS.names())
+def test_values_for_many_magnitudes_equal_value_for_each(name):
+    """Batched draws map magnitudes with ``values``; it must be ``value``'s arithmetic, bit for bit."""
+    import random
+
+    convention = CONVENTIONS.get(name)
+    rng = random.Random(name)
+    for op in convention.entries:
+        for size in [(32, 32), (224, 160), (17, 31), (1, 1)]:
+            top = float(convention.max_magnitude)
+            mags = [float(rng.randint(0, convention.levels - 1)) if convention.levels else rng.uniform(0, top)
+                    for _ in range(30)] + [0.0, top]
+            negate = [rng.random() < 0.5 for _ in mags]
+            got = convention.values(op, torch.tensor(mags, dtype=torch.float64), size=size,
+                                    negate=torch.tensor(negate)).tolist()
+            takes = convention.entry(op).range is not None
+            for m, flip, value in zip(mags, negate, got):
+                want = convention.value(op, (int(m) if convention.levels else m) if takes else None, size=size,
+                                        negate=flip)
+                assert value == (0.0 if want is None else want), (op, size, m, flip)
