@@ -17,13 +17,6 @@ from augsearch.ops import OPS, OpDef, rounded
 from augsearch.registry import Registry
 
 
-def _rounded(values: torch.Tensor, rounding: str | None) -> torch.Tensor:
-    """:func:`augsearch.ops.rounded` element-wise (``round`` halves to even, as Python's does)."""
-    if rounding is None:
-        return values
-    return {"round": torch.round, "floor": torch.floor, "ceil": torch.ceil, "trunc": torch.trunc}[rounding](values)
-
-
 @dataclass(frozen=True)
 class Range:
     """Linear map from a magnitude fraction ``t`` in [0, 1] to the op's parameter.
@@ -119,7 +112,7 @@ class Convention:
         side = (size[1] if entry.opdef.axis == "y" else size[0]) if r.relative else 1
         flip = negate.to(device=m.device, dtype=torch.bool) & r.signed
         t = m / self.max_magnitude
-        v = _rounded((r.low + t * (r.high - r.low)) * side, r.rounding)
+        v = rounded((r.low + t * (r.high - r.low)) * side, r.rounding)
         if r.signed:
             v = torch.where(flip, 2 * entry.opdef.identity - v, v)
         if self.levels is not None:  # bins as value() takes them: torchvision's float32 linspace
@@ -128,7 +121,7 @@ class Convention:
                 device=m.device, dtype=torch.float64)
             binned = (m >= 0) & (m < self.levels)
             offset = bins[m.nan_to_num(0.0).clamp(0, self.levels - 1).long()]
-            v = torch.where(binned, _rounded(base + torch.where(flip, -offset, offset), r.rounding), v)
+            v = torch.where(binned, rounded(base + torch.where(flip, -offset, offset), r.rounding), v)
         if entry.opdef.domain is None:
             return v
         low, high = entry.opdef.domain

@@ -521,8 +521,13 @@ for _op in [
 get_op = OPS.get
 
 
-def rounded(value: float, rounding: str | None) -> float:
-    """Round a physical value the way a convention's reference code did."""
+ROUNDINGS = {"round": (round, torch.round), "floor": (math.floor, torch.floor), "ceil": (math.ceil, torch.ceil),
+             "trunc": (math.trunc, torch.trunc)}  # Python's and torch's, which agree (round halves to even)
+
+
+def rounded(value: float | torch.Tensor, rounding: str | None) -> float | torch.Tensor:
+    """Round a physical value (or a tensor of them, element-wise) the way a convention's reference code did."""
     if rounding is None:
         return value
-    return float({"round": round, "floor": math.floor, "ceil": math.ceil, "trunc": math.trunc}[rounding](value))
+    scalar, elementwise = ROUNDINGS[rounding]
+    return elementwise(value) if isinstance(value, torch.Tensor) else float(scalar(value))
