@@ -164,41 +164,52 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
     lists = (table.index.tolist(), table.value.tolist(), table.aux.tolist()) if few else None
     for start in range(0, len(table), rows_per_slice):
         stop = min(start + rows_per_slice, len(table))
-        part = out[start:stop]
-        part.copy_(images[start:stop])  # slice by slice, while it is in cache (a whole clone streams memory twice)
+        rows = table.rows(start, stop)
+        part, current = out[start:stop], images[start:stop]  # the input is read, never written
         for step in range(table.index.shape[1]):
-            groups = (_host_groups(*(rows[start:stop] for rows in lists), step) if lists is not None
-                      else _device_groups(table.rows(start, stop), step))
-            _apply_step(part, groups, table.calls, out, settings)
+            groups = (_host_groups(rows, *(column[start:stop] for column in lists), step) if lists is not None
+                      else _device_groups(rows, step))
+            current = _apply_step(current, part, groups, table.calls, settings)
+        if current is not part:
+            part.copy_(current)  # slice by slice, while it is in cache (a whole clone streams memory twice)
     return out
 
 
-Group = tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]  # op index, rows, their values and aux
+Group = tuple[int, torch.Tensor | None, torch.Tensor, torch.Tensor]  # op index, rows (None: all), values, aux
 
 
-def _apply_step(out: torch.Tensor, groups: list[Group], calls: Sequence[tuple[str, str, bool]], pool: torch.Tensor,
-                settings: dict[str, Any]) -> None:
-    """Apply one step of the plans to ``out`` (a slice of the batch ``pool``) in place, op by op."""
+def _apply_step(current: torch.Tensor, part: torch.Tensor, groups: list[Group], calls: Sequence[tuple[str, str, bool]],
+                settings: dict[str, Any]) -> torch.Tensor:
+    """Apply one step of the plans to ``current``, the images of the slice ``part`` as they stand, op by op;
+    returns the images after it. An op that every image fires maps ``current`` to its result without a copy;
+    one that some fire moves ``current`` into ``part`` first and writes their rows there. SamplePairing draws
+    partners from ``current`` (a batch that may use it is one slice)."""
     for k, rows, values, aux in groups:
         opdef = OPS[calls[k][1]]
         if opdef.kind == "identity":
             continue
-        if len(rows) == len(out):
-            out.copy_(opdef.tensor(out, values, aux, pool=pool, **settings))
+        if rows is None:
+            current = opdef.tensor(current, values, aux, pool=current, **settings)
             continue
-        index = rows.to(out.device)
-        _put_rows(out, index, opdef.tensor(out.index_select(0, index), values, aux, pool=pool, **settings))
+        if current is not part:
+            part.copy_(current)
+            current = part
+        index = rows.to(part.device)
+        _put_rows(part, index, opdef.tensor(part.index_select(0, index), values, aux, pool=part, **settings))
+    return current
 
 
-def _host_groups(index: list[list[int]], value: list[list[float]], aux: list[list[list[float]]],
+def _host_groups(table: PlanTable, index: list[list[int]], value: list[list[float]], aux: list[list[list[float]]],
                  step: int) -> list[Group]:
-    """The groups of a step of plans held as lists: each op's rows (ascending) with their values and aux, in
-    the order the ops first appear (SamplePairing's partners see the groups before theirs applied)."""
+    """The groups of a step of a few plans (``table``, also held as lists): each op's rows (ascending) with
+    their values and aux, in the order the ops first appear (SamplePairing's partners see the groups before
+    theirs applied). An op that every row fires reads its values as views of the table, new tensors for none."""
     rows: dict[int, list[int]] = defaultdict(list)
     for i, row in enumerate(index):
         if row[step] >= 0:
             rows[row[step]].append(i)
-    return [(k, torch.tensor(r), torch.tensor([value[i][step] for i in r], dtype=torch.float64),
+    return [(k, None, table.value[:, step], table.aux[:, step]) if len(r) == len(index) else
+            (k, torch.tensor(r), torch.tensor([value[i][step] for i in r], dtype=torch.float64),
              torch.tensor([aux[i][step] for i in r], dtype=torch.float64).view(len(r), 2)) for k, r in rows.items()]
 
 
@@ -211,6 +222,9 @@ def _device_groups(table: PlanTable, step: int) -> list[Group]:
     first = torch.full_like(counts, len(column)).scatter_reduce_(
         0, keys, torch.arange(len(column), device=column.device), reduce="amin")
     sizes, firsts = torch.stack((counts, first)).tolist()
+    if sizes[0] == 0 and sum(1 for size in sizes if size) == 1:  # every row fires one op
+        k = next(k for k, size in enumerate(sizes) if size)
+        return [(k - 1, None, table.value[:, step], table.aux[:, step])]
     starts = [sum(sizes[:k]) for k in range(len(sizes))]
     found = sorted((firsts[k], k) for k in range(1, len(sizes)) if sizes[k])
     groups = []

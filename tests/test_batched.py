@@ -71,11 +71,13 @@ def test_slices_of_the_batch_change_nothing(monkeypatch):
     rng = random.Random(3)
     images = torch.randint(0, 256, (50, 3, 24, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     plans = random_plans(50, rng)
+    before = images.clone()
     whole = apply_plans(images, plans, **SETTINGS)
     for values, large in ((1, 10**9), (24 * 20 * 3 * 7, 10**9), (10**9, 10**9), (10**9, 1)):
         monkeypatch.setattr(plans_module, "SLICE_VALUES", values)  # one image a slice, 7, one slice
         monkeypatch.setattr(plans_module, "LARGE_IMAGE", large)  # and every image counted large
         assert torch.equal(apply_plans(images, plans, **SETTINGS), whole)
+        assert torch.equal(images, before)  # kernels map the input's slices, never write them
 
 
 def test_edge_batches():
@@ -366,10 +368,12 @@ def test_grouping_on_a_device_equals_grouping_on_the_host():
         table = plans_module.PlanTable.from_plans(plans)
         lists = (table.index.tolist(), table.value.tolist(), table.aux.tolist())
         for step in range(table.index.shape[1]):
-            on_host = plans_module._host_groups(*lists, step)
+            on_host = plans_module._host_groups(table, *lists, step)
             on_device = plans_module._device_groups(table, step)  # its tensor ops, here on the CPU
             assert [g[0] for g in on_device] == [g[0] for g in on_host]
-            assert all(torch.equal(a, b) for d, h in zip(on_device, on_host) for a, b in zip(d[1:], h[1:]))
+            assert [g[1] is None for g in on_device] == [g[1] is None for g in on_host]  # None: every row
+            pairs = [(a, b) for d, h in zip(on_device, on_host) for a, b in zip(d[1:], h[1:])]
+            assert all(a is b is None or torch.equal(a, b) for a, b in pairs)
 
 
 def test_scattering_rows_as_words_equals_index_copy():
