@@ -152,9 +152,7 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
     table = plans if isinstance(plans, PlanTable) else PlanTable.from_plans(plans)
     if not len(table):
         return images.clone()
-    whole = images.device.type != "cpu" or any(op == "SamplePairing" for _, op, _ in table.calls)
-    per_image = max(1, images[0].numel())
-    rows_per_slice = len(table) if whole else 1 if per_image >= LARGE_IMAGE else max(1, SLICE_VALUES // per_image)
+    rows_per_slice = len(table) if any(op == "SamplePairing" for _, op, _ in table.calls) else slice_rows(images)
     settings = {"fill": fill, "interpolation": interpolation, "cutout_fill": cutout_fill}
     out = torch.empty_like(images)
     # a slice of a few large images groups from Python lists (cheaper than tensor ops for a row or two); large
@@ -173,6 +171,15 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
         if current is not part:
             part.copy_(current)  # slice by slice, while it is in cache (a whole clone streams memory twice)
     return out
+
+
+def slice_rows(images: torch.Tensor) -> int:
+    """How many images of a batch go through the kernels together: the whole batch on a GPU; on the CPU one
+    image of :data:`LARGE_IMAGE` values or more, else :data:`SLICE_VALUES` values of images."""
+    if images.device.type != "cpu":
+        return max(1, len(images))
+    per_image = max(1, images[0].numel()) if len(images) else 1
+    return 1 if per_image >= LARGE_IMAGE else max(1, SLICE_VALUES // per_image)
 
 
 Group = tuple[int, torch.Tensor | None, torch.Tensor, torch.Tensor]  # op index, rows (None: all), values, aux

@@ -217,11 +217,22 @@ def test_axis_aligned_warps_equal_the_general_formula():
 
 @pytest.mark.parametrize("spec", ["autoaugment/cifar10", "randaugment/torchvision", "trivialaugment/wide",
                                   "augmix:severity=3", "cutout/cifar10", "fast-aa/reduced-cifar10"])
-def test_policies_on_a_batch_equal_the_same_plans_one_image_at_a_time(spec):
+@pytest.mark.parametrize("sliced", [False, True])
+def test_policies_on_a_batch_equal_the_same_plans_one_image_at_a_time(spec, sliced, monkeypatch):
+    if sliced:  # 5 images a slice, the last one short
+        monkeypatch.setattr(plans_module, "SLICE_VALUES", 5 * 3 * 32 * 32)
     policy = augsearch.load_policy(spec)
     images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     out, plans = policy.trace(images, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, torch.stack([policy.apply(x, p) for x, p in zip(images, plans)]))
+
+
+def test_augmix_that_may_pair_samples_mixes_the_whole_batch_at_once(monkeypatch):
+    policy = augsearch.AugMix(ops=["SamplePairing", "Equalize", "Posterize"], depth=2, convention="autoaugment")
+    images = torch.randint(0, 256, (24, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    whole = policy(images, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(plans_module, "SLICE_VALUES", 5 * 3 * 16 * 16)  # slices would change the partners
+    assert torch.equal(policy(images, generator=torch.Generator().manual_seed(0)), whole)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
