@@ -17,6 +17,7 @@ from augsearch.draws import Draws
 from augsearch.errors import PolicyError
 from augsearch.formats import FORMAT_VERSION
 from augsearch.ops import to_uint8
+from augsearch.plans import slice_rows
 from augsearch.policy import PolicyData
 
 MODES = ("batch", "pair", "elem")
@@ -92,7 +93,7 @@ class Mixup(PolicyData):
             lams = [lam for lam, _ in half] + [lam for lam, _ in reversed(half)]
             cuts = [c for _, c in half] + [c for _, c in reversed(half)]
         partner = images.flip(0)
-        out = images.clone()
+        out = images.clone() if any(cuts) or not all(lam < 1.0 for lam in lams) else torch.empty_like(images)
         for i in range(n):  # boxes first, in row order: each draws its centre
             if cuts[i]:
                 x0, y0, x1, y1 = cutmix_box(lams[i], w, h, draws)
@@ -100,11 +101,19 @@ class Mixup(PolicyData):
                 if self.correct_lam or lams[i] in (0.0, 1.0):
                     lams[i] = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
         blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]
-        if len(blended) == n:  # all at once: each image times its float32 lambda, plus its partner times 1 - lambda
-            out = _blend(images, partner, lams, None)
-        elif blended:
-            rows = torch.tensor(blended, device=images.device)
-            out.index_copy_(0, rows, _blend(images, partner, [lams[i] for i in blended], rows))
+        per = slice_rows(images)  # float32 copies of a whole batch of 224 px images are 77 MB each, faulted in afresh
+        if len(blended) == n <= per:  # every image, in one slice: the blend is the output
+            out = _blend(images, partner, lams)
+            blended = []
+        for start in range(0, len(blended), per):
+            some = blended[start:start + per]
+            if some[-1] - some[0] == len(some) - 1:  # consecutive rows: slices, no gathered copies
+                first, stop = some[0], some[-1] + 1
+                out[first:stop] = _blend(images[first:stop], partner[first:stop], lams[first:stop])
+            else:
+                rows = torch.tensor(some, device=images.device)
+                out.index_copy_(0, rows, _blend(images.index_select(0, rows), partner.index_select(0, rows),
+                                                [lams[i] for i in some]))
         lam_t = torch.tensor(lams, dtype=torch.float32, device=images.device).view(n, 1)
         targets = soft_targets(labels.to(images.device), self.num_classes, self.label_smoothing)
         return out, targets * lam_t + targets.flip(0) * (1.0 - lam_t)
@@ -138,14 +147,12 @@ class CutMix(Mixup):
         return cfg
 
 
-def _blend(images: torch.Tensor, partner: torch.Tensor, lams: list[float], rows: torch.Tensor | None) -> torch.Tensor:
-    """``image * lam + partner * (1 - lam)`` in float32 for the ``rows`` (all: None), in the images' dtype
-    (integers rounded)."""
-    if rows is not None:
-        images, partner = images.index_select(0, rows), partner.index_select(0, rows)
+def _blend(images: torch.Tensor, partner: torch.Tensor, lams: list[float]) -> torch.Tensor:
+    """``image * lam + partner * (1 - lam)`` in float32, in the images' dtype (integers rounded)."""
     lam = torch.tensor(lams, dtype=torch.float32, device=images.device).view(-1, 1, 1, 1)
     rest = torch.tensor([1.0 - v for v in lams], dtype=torch.float32, device=images.device).view(-1, 1, 1, 1)
-    mixed = (images.to(torch.float32) * lam).add_(partner.to(torch.float32).mul_(rest))  # partner: a copy
+    # the partner converts as a copy, to be scaled in place (the caller's images are never written)
+    mixed = (images.to(torch.float32) * lam).add_(partner.to(torch.float32, copy=True).mul_(rest))
     return mixed.to(images.dtype) if images.is_floating_point() else to_uint8(mixed.round_()).to(images.dtype)
 
 

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+import augsearch.plans as plans_module
 from augsearch import CutMix, Mixup, PolicyError
 
 
@@ -160,3 +161,16 @@ def test_mixup_blends_each_image_with_its_partner_by_its_lambda_and_leaves_the_i
             expected = expected.round().clamp(0, 255)
         tolerance = 1.0 if dtype == torch.uint8 else 1e-3  # lambda read back through float32 targets
         assert (out[i].to(torch.float32) - expected).abs().max() <= tolerance
+
+
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+def test_mixing_a_slice_of_the_batch_at_a_time_changes_nothing(mode, monkeypatch):
+    images = torch.randint(0, 256, (12, 3, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    for mix in (Mixup(0.4, num_classes=12, mode=mode, prob=0.8), Mixup(0.4, cutmix_alpha=1.0, num_classes=12,
+                                                                        mode=mode, switch_prob=0.5)):
+        whole, targets = mix(images, torch.arange(12), generator=torch.Generator().manual_seed(4))
+        for rows in (1, 5):  # one image a slice; five, the last short
+            monkeypatch.setattr(plans_module, "SLICE_VALUES", rows * images[0].numel())
+            sliced, sliced_targets = mix(images, torch.arange(12), generator=torch.Generator().manual_seed(4))
+            assert torch.equal(sliced, whole) and torch.equal(sliced_targets, targets)
+        monkeypatch.undo()
