@@ -456,3 +456,20 @@ def test_every_kind_augments_empty_tiny_and_grey_batches(spec):
         out, plans = policy.trace(images, generator=torch.Generator().manual_seed(0))
         assert policy(images).shape == out.shape == images.shape and len(plans) == shape[0]
         assert torch.equal(out, policy(images, generator=torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_batches_in_any_memory_layout_give_the_contiguous_result_and_stay_unwritten(large, monkeypatch):
+    """The executor hands the caller's own slices to the kernels (no copy in): channels_last batches,
+    and strided views must come out as the contiguous batch does, and untouched."""
+    if large:  # every image counted large: one image at a time, op after op
+        monkeypatch.setattr(plans_module, "LARGE_IMAGE", 1)
+    rng = random.Random(f"layouts {large}")
+    base = torch.randint(0, 256, (12, 3, 24, 30), dtype=torch.uint8, generator=torch.Generator().manual_seed(6))
+    plans = random_plans(6, rng, most=4)
+    expected = apply_plans(base[::2].contiguous(), plans, **SETTINGS)
+    for images in (base[::2], base.contiguous(memory_format=torch.channels_last)[::2],
+                   base.transpose(2, 3).contiguous().transpose(2, 3)[::2]):
+        before = images.clone()
+        assert torch.equal(apply_plans(images, plans, **SETTINGS), expected)
+        assert torch.equal(images, before)
