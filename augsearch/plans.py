@@ -152,7 +152,8 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
     table = plans if isinstance(plans, PlanTable) else PlanTable.from_plans(plans)
     if not len(table):
         return images.clone()
-    rows_per_slice = len(table) if any(op == "SamplePairing" for _, op, _ in table.calls) else slice_rows(images)
+    whole = any(op == "SamplePairing" for _, op, _ in table.calls)
+    rows_per_slice = len(table) if whole else min(len(table), slice_rows(images))  # one image: one at a time
     settings = {"fill": fill, "interpolation": interpolation, "cutout_fill": cutout_fill}
     out = torch.empty_like(images)
     if rows_per_slice == 1 and table.index.device.type == "cpu":
