@@ -87,7 +87,8 @@ class Mixup(PolicyData):
             lam, cut = self._draw_one(draws)
             lams, cuts = [lam] * n, [cut] * n
         elif self.mode == "elem":
-            lams, cuts = map(list, zip(*(self._draw_one(draws) for _ in range(n))))
+            drawn = [self._draw_one(draws) for _ in range(n)]
+            lams, cuts = [lam for lam, _ in drawn], [cut for _, cut in drawn]  # an empty batch draws none
         else:
             half = [self._draw_one(draws) for _ in range(n // 2)]
             lams = [lam for lam, _ in half] + [lam for lam, _ in reversed(half)]

@@ -174,3 +174,11 @@ def test_mixing_a_slice_of_the_batch_at_a_time_changes_nothing(mode, monkeypatch
             sliced, sliced_targets = mix(images, torch.arange(12), generator=torch.Generator().manual_seed(4))
             assert torch.equal(sliced, whole) and torch.equal(sliced_targets, targets)
         monkeypatch.undo()
+
+
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+@pytest.mark.parametrize("cls", [Mixup, CutMix])
+def test_an_empty_batch_mixes_to_an_empty_batch(cls, mode):
+    images = torch.zeros(0, 3, 8, 8, dtype=torch.uint8)  # a DataLoader's last, empty shard
+    out, targets = cls(num_classes=4, mode=mode)(images, torch.zeros(0, dtype=torch.long))
+    assert out.shape == images.shape and targets.shape == (0, 4)
