@@ -148,7 +148,9 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
     :data:`LARGE_IMAGE` values or more one at a time (measured at 224x224: 1.5x the rate of 13-image
     slices), smaller ones :data:`SLICE_VALUES` values at a time (per-op overhead dominates there). A GPU
     takes the batch whole (fewer, larger launches); SamplePairing draws partners from the whole batch,
-    so a batch that may use it is one slice."""
+    so a batch that may use it is one slice. The kernels read the caller's images and never write them:
+    an op that a whole slice fires maps it to a new tensor, and a slice is copied into the output only
+    once, when a group must be scattered into it or at its end."""
     table = plans if isinstance(plans, PlanTable) else PlanTable.from_plans(plans)
     if not len(table):
         return images.clone()
