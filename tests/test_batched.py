@@ -473,3 +473,14 @@ def test_batches_in_any_memory_layout_give_the_contiguous_result_and_stay_unwrit
         before = images.clone()
         assert torch.equal(apply_plans(images, plans, **SETTINGS), expected)
         assert torch.equal(images, before)
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 32, 32), (2, 3, 160, 160), (3, 32, 32)])
+def test_results_are_normal_tensors_though_kernels_run_in_inference_mode(shape):
+    """A training loop may write its augmented batch in place, which an inference tensor refuses outside
+    inference mode (and autograd could not save one for backward)."""
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    for spec in ("autoaugment/cifar10", "augmix:severity=3", "cutout/cifar10"):
+        out = augsearch.load_policy(spec)(images)
+        assert not out.is_inference(), spec
+        out.add_(1)  # raises for an inference tensor
