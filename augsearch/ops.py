@@ -123,11 +123,11 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart).
     Coordinates are float64 (float32 would move samples that land near a pixel edge); the products
     with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
+    if interpolation == "nearest":
+        return _warp_nearest(images, coeffs, fill)
     n, c, h, w = images.shape
     dev = images.device
     fill_t = _fill_tensor(fill, c, images)
-    if interpolation == "nearest":
-        return _warp_nearest(images, coeffs, fill)
     xs = torch.arange(w, device=dev, dtype=torch.float64).add_(0.5).view(1, 1, w)
     ys = torch.arange(h, device=dev, dtype=torch.float64).add_(0.5).view(1, h, 1)
     a, b, cc, d, e, f = (coeffs[:, i].to(device=dev, dtype=torch.float64).view(n, 1, 1) for i in range(6))
@@ -147,11 +147,7 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
     n, c, h, w = images.shape
     dev = images.device
     coeffs = coeffs.to(dtype=torch.float64)
-    if coeffs.device.type == "cpu":  # what the maps hold is read without a sync
-        finite, x_aligned, y_aligned = torch.cat((torch.isfinite(coeffs).all().view(1),
-                                                  (coeffs[:, 1:4:2] == 0).all(0))).tolist()
-    else:
-        finite = x_aligned = y_aligned = False
+    finite, x_aligned, y_aligned = _map_flags(coeffs)
     a, b, cc, d, e, f = coeffs.to(dev).view(n, 6, 1, 1).unbind(1)
     xs, ys = _centres(w, dev).view(1, 1, w), _centres(h, dev).view(1, h, 1)
     ix = _source_index(a, b, cc, xs, ys, w, finite, x_aligned)
@@ -169,6 +165,21 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
         framed[..., ::w + 1] = column
     hw = h * w
     return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
+
+
+def _map_flags(coeffs: torch.Tensor) -> tuple[bool, bool, bool]:
+    """Whether every map (N, 6) is finite, and whether every one is axis-aligned in x (b = 0) and in y (d = 0).
+    Maps on the host are read without a sync: a few as Python floats (one op, where the tensor ops cost
+    ~10 us), many with tensor ops; maps on a GPU count as neither."""
+    if coeffs.device.type != "cpu":
+        return False, False, False
+    if len(coeffs) <= _WARP_SLICED:
+        rows = coeffs.tolist()
+        return (all(math.isfinite(v) for row in rows for v in row), all(row[1] == 0 for row in rows),
+                all(row[3] == 0 for row in rows))
+    finite, x_aligned, y_aligned = torch.cat((torch.isfinite(coeffs).all().view(1),
+                                              (coeffs[:, 1:4:2] == 0).all(0))).tolist()
+    return finite, x_aligned, y_aligned
 
 
 _WARP_SLICED = 4  # batches up to this size move by block copies where they can (224 px: 25 us, not 110)
