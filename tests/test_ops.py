@@ -336,6 +336,25 @@ def test_cutout_box_is_centred_clipped_and_filled_on_both_backends(astronaut, as
     assert cutout_boxes(torch.tensor([10.0]), torch.tensor([[0.5, 0.5]]), 64, 64).tolist() == [[27, 27, 37, 37]]
 
 
+def test_cutout_boxes_round_each_end_as_float64_arithmetic_does():
+    """floor(centre -/+ side / 2 + 1/2) clipped to the image, each end in Python's float64; a NaN box is empty
+    (its ends are equal) and an infinite side covers the image."""
+    rng = np.random.default_rng(7)
+    for width, height in ((32, 32), (21, 13), (224, 224), (1, 1), (1000, 7)):
+        sides = np.concatenate([rng.random(2000) * 2.2 * max(width, height), [0.0, 1.0, 0.5, 1.5, 2.5, -3.0]])
+        aux = rng.random((len(sides), 2))
+        boxes = cutout_boxes(torch.from_numpy(sides), torch.from_numpy(aux), width, height).tolist()
+        for side, (ax, ay), box in zip(sides.tolist(), aux.tolist(), boxes):
+            cx, cy, half = ax * width, ay * height, side / 2
+            ends = [(cx - half + 0.5, width), (cy - half + 0.5, height), (cx + half + 0.5, width),
+                    (cy + half + 0.5, height)]
+            assert box == [min(max(math.floor(v), 0), bound) for v, bound in ends], (side, ax, ay)
+    nan = float("nan")
+    empty = cutout_boxes(torch.tensor([nan, 4.0]), torch.tensor([[0.5, 0.5], [nan, 0.5]]), 9, 9).tolist()
+    assert all(x0 == x1 or y0 == y1 for x0, y0, x1, y1 in empty)
+    assert cutout_boxes(torch.tensor([float("inf")]), torch.tensor([[0.3, 0.9]]), 9, 7).tolist() == [[0, 0, 9, 7]]
+
+
 def test_cutout_fill_setting(astronaut):
     out = run_tensor("Cutout", astronaut[None], 8, aux=[(0.5, 0.5)], cutout_fill=(1, 2, 3))[0]
     assert out[:, 28:36, 28:36].flatten(1).unique(dim=1).tolist() == [[1], [2], [3]]
