@@ -340,20 +340,7 @@ def _autocontrast_t(images, values, aux, **_):
     return to_uint8((images - lo).to(torch.float32).div_(scale))
 
 
-EQUALIZE_VALUES = 1 << 17  # pixel values per chunk of a CPU batch: its int64 index stays at 1 MB
-
-
 def _equalize_t(images, values, aux, **_):
-    """Equalize on the CPU goes a chunk of images at a time: with the int64 index of 96 images of 32x32
-    (2.4 MB), glibc gave the index's pages back after every call and faulted them in afresh on the next,
-    2 faults an image: AutoAugment's batches of 32x32 ran at 92-98k images/s, and at 135-141k in chunks."""
-    per_chunk = max(1, EQUALIZE_VALUES // max(1, images[0].numel()))
-    if images.device.type != "cpu" or len(images) <= per_chunk:
-        return _equalized(images)
-    return torch.cat([_equalized(images[i:i + per_chunk]) for i in range(0, len(images), per_chunk)])
-
-
-def _equalized(images: torch.Tensor) -> torch.Tensor:
     n, c, h, w = images.shape
     pixels = images.reshape(n, c, h * w)
     flat = pixels.long()

@@ -73,9 +73,11 @@ def test_slices_of_the_batch_change_nothing(monkeypatch):
     plans = random_plans(50, rng)
     before = images.clone()
     whole = apply_plans(images, plans, **SETTINGS)
-    for values, large in ((1, 10**9), (24 * 20 * 3 * 7, 10**9), (10**9, 10**9), (10**9, 1)):
+    for values, large, colour in ((1, 10**9, 10**9), (24 * 20 * 3 * 7, 10**9, 10**9), (10**9, 10**9, 10**9),
+                                  (10**9, 1, 10**9), (10**9, 10**9, 24 * 20 * 3 * 3), (10**9, 10**9, 1)):
         monkeypatch.setattr(plans_module, "SLICE_VALUES", values)  # one image a slice, 7, one slice
         monkeypatch.setattr(plans_module, "LARGE_IMAGE", large)  # and every image counted large
+        monkeypatch.setattr(plans_module, "COLOUR_VALUES", colour)  # colour ops 3 images at a time, or one
         assert torch.equal(apply_plans(images, plans, **SETTINGS), whole)
         assert torch.equal(images, before)  # kernels map the input's slices, never write them
 
@@ -484,3 +486,15 @@ def test_results_are_normal_tensors_though_kernels_run_in_inference_mode(shape):
         out = augsearch.load_policy(spec)(images)
         assert not out.is_inference(), spec
         out.add_(1)  # raises for an inference tensor
+
+
+def test_a_colour_op_that_every_image_fires_goes_a_chunk_at_a_time_with_the_same_result(monkeypatch):
+    images = torch.randint(0, 256, (7, 3, 9, 11), dtype=torch.uint8, generator=torch.Generator().manual_seed(8))
+    images[1] //= 85
+    monkeypatch.setattr(plans_module, "COLOUR_VALUES", 3 * 9 * 11 * 3)  # three images a chunk, the last one short
+    for name in OP_NAMES:
+        rng = random.Random(name)
+        plans = [(Applied(name, name, random_value(name, rng), (rng.random(), rng.random())),)] * 7
+        before = images.clone()
+        assert torch.equal(apply_plans(images, plans, **SETTINGS), one_by_one(images, plans, **SETTINGS)), name
+        assert torch.equal(images, before), name
