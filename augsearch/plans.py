@@ -169,6 +169,7 @@ def apply_plans(images: torch.Tensor, plans: PlanTable | Sequence[Plan], *, fill
 
 def _apply_slices(images: torch.Tensor, table: PlanTable, out: torch.Tensor, rows_per_slice: int,
                   settings: dict[str, Any]) -> None:
+    """Slices of several images (and any batch on a GPU): each step's groups formed, then applied."""
     # a slice of a few large images groups from Python lists (cheaper than tensor ops for a row or two); large
     # slices group with tensor ops, making no Python objects per image: with many objects alive (torch._dynamo
     # or timm imported), the garbage collections they set off made the batch 1.5-2x slower, in spikes of 0.2 s
