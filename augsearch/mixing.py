@@ -94,18 +94,18 @@ class Mixup(PolicyData):
             lams = [lam for lam, _ in half] + [lam for lam, _ in reversed(half)]
             cuts = [c for _, c in half] + [c for _, c in reversed(half)]
         partner = images.flip(0)
-        out = images.clone() if any(cuts) or not all(lam < 1.0 for lam in lams) else torch.empty_like(images)
-        for i in range(n):  # boxes first, in row order: each draws its centre
+        blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]  # a box changes only its own row's lambda
+        per = slice_rows(images)  # float32 copies of a whole batch of 224 px images are 77 MB each, faulted in afresh
+        if len(blended) == n <= per:  # every image, in one slice: the blend is the output
+            out, blended = _blend(images, partner, lams), []
+        else:  # rows that neither blend nor take a box keep their image
+            out = torch.empty_like(images) if len(blended) == n else images.clone()
+        for i in range(n):  # boxes in row order: each draws its centre
             if cuts[i]:
                 x0, y0, x1, y1 = cutmix_box(lams[i], w, h, draws)
                 out[i, :, y0:y1, x0:x1] = partner[i, :, y0:y1, x0:x1]
                 if self.correct_lam or lams[i] in (0.0, 1.0):
                     lams[i] = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
-        blended = [i for i in range(n) if not cuts[i] and lams[i] < 1.0]
-        per = slice_rows(images)  # float32 copies of a whole batch of 224 px images are 77 MB each, faulted in afresh
-        if len(blended) == n <= per:  # every image, in one slice: the blend is the output
-            out = _blend(images, partner, lams)
-            blended = []
         for start in range(0, len(blended), per):
             some = blended[start:start + per]
             if some[-1] - some[0] == len(some) - 1:  # consecutive rows: slices, no gathered copies
