@@ -100,6 +100,7 @@ class Augment(PolicyData, v2.Transform):
     :mod:`augsearch.tvsample`. One PIL image or plain uint8 tensor takes the path it always took."""
 
     cutout_fill: Fill = DEFAULT_CUTOUT_FILL  # the colour of Cutout squares
+    _last_table: tuple[tuple[Any, ...], torch.Tensor] | None = None  # see _value_table
     _transformed_types = tvsample.TRANSFORMED_TYPES
 
     def __init__(self, *, convention: str | Convention, fill: Sequence[int] | int = 0,
@@ -232,12 +233,18 @@ class Augment(PolicyData, v2.Transform):
     def _value_table(self, names: Sequence[str], which: torch.Tensor, magnitudes: torch.Tensor,
                      size: tuple[int, int], device: torch.device) -> torch.Tensor:
         """:meth:`_call_values` for every entry of ``which`` and ``magnitudes``, unnegated and negated (last
-        axis), computed on the CPU (a handful of values) and moved to ``device``."""
+        axis), computed on the CPU (a handful of values) and moved to ``device``. The last table is kept with
+        everything it was computed from, and handed out again (never written) while that is unchanged:
+        computing it costs ~25 us an op name (TrivialAugment's 14: 0.75 ms, 6 us an image of a 128-image batch)."""
+        key = (self.convention, tuple(names), which.tolist(), magnitudes.tolist(), size, str(device))
+        if self._last_table is not None and self._last_table[0] == key:
+            return self._last_table[1]
         shape = (*which.shape, 2)
         negate = torch.tensor([False, True]).expand(shape)
         table = self._call_values(names, which.unsqueeze(-1).expand(shape), magnitudes.unsqueeze(-1).expand(shape),
-                                  negate, size)
-        return table.to(device)
+                                  negate, size).to(device)
+        self._last_table = (key, table)
+        return table
 
 
 def drawn_call(draws: BatchDraws, fire: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ plan alone gives, and what the straightforward float formulas give.
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 import augsearch
 import augsearch.ops as ops_module
 import augsearch.plans as plans_module
+from augsearch.conventions import get_convention
 from augsearch.ops import OPS, affine_coefficients, warp_affine
 from augsearch.plans import Applied, apply_plan, apply_plans
 
@@ -341,6 +343,21 @@ def test_policies_that_draw_a_varying_number_of_values_fall_back_to_image_by_ima
     long = augsearch.Policy([[("Rotate", 0.5, 3)] * 70])  # past one chunk of draws per image
     before, after = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert long.draw_batch(5, (8, 8), generator=after) == [long.draw((8, 8), generator=before) for _ in range(5)]
+
+
+def test_a_kept_value_table_is_used_only_for_what_it_was_computed_from():
+    """Batched draws keep their last table of op values; a new size, magnitude, op list or convention
+    (set on the same policy) draws what a fresh policy draws, and so does the policy after pickling."""
+    policy = augsearch.RandAugment(2, 9, convention="augmix")  # its translations are fractions of the side
+    changes = [{}, {}, {"m": 3}, {"ops": policy.ops[::-1]}, {"convention": get_convention("autoaugment")}]
+    for change, size in zip(changes, [(32, 32), (64, 48), (64, 48), (64, 48), (64, 48)]):
+        for name, value in change.items():
+            setattr(policy, name, value)
+        fresh = augsearch.RandAugment(2, policy.m, ops=policy.ops, convention=policy.convention)
+        drawn = policy.draw_batch(40, size, generator=torch.Generator().manual_seed(1)).plans()
+        assert drawn == fresh.draw_batch(40, size, generator=torch.Generator().manual_seed(1)).plans(), change
+        again = pickle.loads(pickle.dumps(policy)).draw_batch(40, size, generator=torch.Generator().manual_seed(1))
+        assert again.plans() == drawn
 
 
 def test_a_table_applies_as_its_plans_do():
