@@ -23,6 +23,7 @@ from conftest import coordinate_image, run_pil, run_tensor, to_pil, to_tensor
 from PIL import Image, ImageEnhance, ImageOps
 from torchvision.transforms import InterpolationMode
 
+import augsearch.ops as ops_module
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, cutout_boxes, get_op
 
@@ -106,7 +107,9 @@ def test_autocontrast_matches_torchvision_for_every_kind_of_range():
         assert torch.equal(got, TF.autocontrast(img)), (int(img.min()), int(img.max()))
 
 
-def test_equalize_matches_torchvision_and_pil_on_skewed_histograms():
+@pytest.mark.parametrize("opencv", [False, True])
+def test_equalize_matches_torchvision_and_pil_on_skewed_histograms(opencv, monkeypatch):
+    monkeypatch.setattr(ops_module, "OPENCV_PLANE", 1 if opencv else 1 << 30)  # the CPU's two ways
     rng = np.random.default_rng(1)
     images = []
     for i in range(60):
@@ -126,6 +129,29 @@ def test_equalize_matches_torchvision_and_pil_on_skewed_histograms():
     for img, got in zip(batch, out):
         assert torch.equal(got, TF.equalize(img))
         assert np.array_equal(to_tensor(ImageOps.equalize(to_pil(img))).numpy(), got.numpy())
+
+
+def test_opencv_and_torch_count_and_look_up_alike_in_any_layout(monkeypatch):
+    """Channels of OpenCV's size (from OPENCV_PLANE pixels) and below, contiguous, channels-last and strided:
+    histograms and lookups equal torch's scatter and gather, and Equalize equals torchvision's."""
+    gen = torch.Generator().manual_seed(3)
+    big = torch.randint(0, 256, (3, 3, 96, 100), dtype=torch.uint8, generator=gen)
+    big[1] = torch.randint(60, 64, (3, 96, 100), generator=gen)  # few values
+    big[2, :, :90] = 17  # one dominant value
+    grey = torch.randint(0, 256, (2, 1, 100, 90), dtype=torch.uint8, generator=gen)
+    tables = torch.randint(0, 256, (3, 3, 256), dtype=torch.uint8, generator=gen)
+    assert 96 * 100 >= ops_module.OPENCV_PLANE
+    for images in (big, big.contiguous(memory_format=torch.channels_last), big[:, :, 5:, ::2], grey):
+        ours = (ops_module.histograms(images), ops_module.look_up(images, tables[:len(images), :images.shape[1]]),
+                OPS["Equalize"].tensor(images, torch.zeros(len(images)), torch.zeros(len(images), 2)))
+        monkeypatch.setattr(ops_module, "OPENCV_PLANE", 1 << 30)
+        torchs = (ops_module.histograms(images), ops_module.look_up(images, tables[:len(images), :images.shape[1]]),
+                  OPS["Equalize"].tensor(images, torch.zeros(len(images)), torch.zeros(len(images), 2)))
+        monkeypatch.undo()
+        for a, b in zip(ours, torchs):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+        assert torch.equal(ours[2], torch.stack([TF.equalize(image) for image in images]))
+        assert ours[0].sum(2).eq(images.shape[-2] * images.shape[-1]).all()
 
 
 def test_posterize_every_bit_count_matches_torchvision_and_pil(images):
@@ -154,6 +180,17 @@ def test_solarize_thresholds_match_torchvision_and_pil(images):
     assert torch.equal(run_tensor("Solarize", t[None], 256)[0], t)
     assert torch.equal(run_tensor("Solarize", t[None], 0)[0], 255 - t)
     assert np.array_equal(np.array(run_pil("Solarize", images[0], 256)), np.array(images[0]))
+
+
+def test_solarize_thresholds_out_of_range_in_one_batch():
+    """Every pixel value against thresholds beyond 0..255, NaN and infinities, mixed in one batch: a pixel
+    is inverted when it is >= the threshold (nothing compares >= NaN)."""
+    thresholds = [256, 300.5, float("inf"), float("nan"), -3, float("-inf"), 255.5, 0.5, 1e300]
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).expand(3, 16, 16)
+    out = run_tensor("Solarize", pixels.expand(len(thresholds), 3, 16, 16).contiguous(), thresholds)
+    for th, got in zip(thresholds, out):
+        expected = torch.tensor([255 - p if p >= th else p for p in range(256)], dtype=torch.uint8)
+        assert torch.equal(got, expected.view(1, 16, 16).expand(3, 16, 16)), th
 
 
 def test_solarize_add_matches_timm_on_both_backends(images):
