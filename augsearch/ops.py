@@ -147,11 +147,14 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
     n, c, h, w = images.shape
     dev = images.device
     coeffs = coeffs.to(dtype=torch.float64)
-    finite, x_aligned, y_aligned = _map_flags(coeffs)
+    finite, x_aligned, y_aligned, x_kept, y_kept = _map_flags(coeffs)
     a, b, cc, d, e, f = coeffs.to(dev).view(n, 6, 1, 1).unbind(1)
     xs, ys = _centres(w, dev).view(1, 1, w), _centres(h, dev).view(1, h, 1)
-    ix = _source_index(a, b, cc, xs, ys, w, finite, x_aligned)
-    iy = _source_index(e, d, f, ys, xs, h, finite, y_aligned)
+    # an axis that every map keeps (ShearX's and TranslateX's y) samples 1 + its own index
+    ix = _kept_index(w, dev).view(1, 1, w).expand(n, 1, w) if x_kept else \
+        _source_index(a, b, cc, xs, ys, w, finite, x_aligned)
+    iy = _kept_index(h, dev).view(1, h, 1).expand(n, h, 1) if y_kept else \
+        _source_index(e, d, f, ys, xs, h, finite, y_aligned)
     values = _fill_values(fill, c)
     if x_aligned and y_aligned and n <= _WARP_SLICED:  # a few shifts (translations): copy blocks, no gather
         shifted = _shifted(images, ix.view(n, w).tolist(), iy.view(n, h).tolist(), values)
@@ -167,19 +170,26 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
     return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
 
 
-def _map_flags(coeffs: torch.Tensor) -> tuple[bool, bool, bool]:
-    """Whether every map (N, 6) is finite, and whether every one is axis-aligned in x (b = 0) and in y (d = 0).
-    Maps on the host are read without a sync: a few as Python floats (one op, where the tensor ops cost
-    ~10 us), many with tensor ops; maps on a GPU count as neither."""
+_KEEP = (1.0, 0.0, 0.0)  # a, b, c of a map that keeps x; d, e, f = 0, 1, 0 keep y
+
+
+def _map_flags(coeffs: torch.Tensor) -> tuple[bool, bool, bool, bool, bool]:
+    """Whether every map (N, 6) is finite, whether every one is axis-aligned in x (b = 0) and in y (d = 0),
+    and whether every one keeps x (x maps to x) and keeps y. Maps on the host are read without a sync: a few
+    as Python floats (one op, where the tensor ops cost ~10 us), many with tensor ops; maps on a GPU count
+    as none of these."""
     if coeffs.device.type != "cpu":
-        return False, False, False
+        return False, False, False, False, False
     if len(coeffs) <= _WARP_SLICED:
         rows = coeffs.tolist()
         return (all(math.isfinite(v) for row in rows for v in row), all(row[1] == 0 for row in rows),
-                all(row[3] == 0 for row in rows))
-    finite, x_aligned, y_aligned = torch.cat((torch.isfinite(coeffs).all().view(1),
-                                              (coeffs[:, 1:4:2] == 0).all(0))).tolist()
-    return finite, x_aligned, y_aligned
+                all(row[3] == 0 for row in rows), all(tuple(row[:3]) == _KEEP for row in rows),
+                all((row[4], row[3], row[5]) == _KEEP for row in rows))
+    keep = torch.tensor(_KEEP, dtype=coeffs.dtype)
+    flags = torch.cat((torch.isfinite(coeffs).all().view(1), (coeffs[:, 1:4:2] == 0).all(0),
+                       (coeffs[:, :3] == keep).all().view(1), (coeffs[:, [4, 3, 5]] == keep).all().view(1)))
+    finite, x_aligned, y_aligned, x_kept, y_kept = flags.tolist()
+    return finite, x_aligned, y_aligned, x_kept, y_kept
 
 
 _WARP_SLICED = 4  # batches up to this size move by block copies where they can (224 px: 25 us, not 110)
@@ -215,6 +225,12 @@ def _run(index: list[int], size: int) -> tuple[int, int, int] | None:
     start, stop = max(0, -shift), max(0, min(len(index), size - shift))
     expected = [0] * start + list(range(start + 1 + shift, stop + 1 + shift)) + [size + 1] * (len(index) - stop)
     return (start, stop, start + shift) if index == expected else None
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_index(size: int, device: torch.device) -> torch.Tensor:
+    """1, 2, ..., size as int32: the framed source index along an axis the maps keep; cached (never written)."""
+    return torch.arange(1, size + 1, device=device, dtype=torch.int32)
 
 
 @functools.lru_cache(maxsize=64)
