@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
@@ -359,15 +360,21 @@ def _autocontrast_t(images, values, aux, **_):
 def _equalize_t(images, values, aux, **_):
     n, c, h, w = images.shape
     hist = histograms(images)
-    cum = hist.cumsum(2, dtype=torch.float64)  # counts, exact in float64
+    below = hist.cumsum(2, dtype=torch.float64).sub_(hist)  # pixels under each value, exact in float64
     top = images.reshape(n, c, h * w).amax(dim=2, keepdim=True).long()
     step = (h * w - hist.gather(2, top)) // 255
     # floor(a / b) of integers below 2^53 is exact in float64 (a non-integer quotient lies at least 1/b from
-    # an integer, beyond the rounding error a * 2^-53 / b), and several times faster than int64's //
-    lut = (cum[..., :-1] + step // 2).div_(step.clamp(min=1)).floor_()
-    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=2)
-    lut = torch.where(step > 0, lut, torch.arange(256, device=images.device, dtype=lut.dtype))  # one value stays
+    # an integer, beyond the rounding error a * 2^-53 / b), and several times faster than int64's //;
+    # value 0 maps to floor((step // 2) / step) = 0
+    lut = below.add_(step // 2).div_(step.clamp(min=1)).floor_().clamp_(max=255)
+    lut = torch.where(step > 0, lut, _values(images.device))  # one value stays
     return look_up(images, lut.to(torch.uint8))
+
+
+@functools.lru_cache(maxsize=8)
+def _values(device: torch.device) -> torch.Tensor:
+    """0.0, 1.0, ..., 255.0: the lookup table that changes nothing; cached (never written)."""
+    return torch.arange(256, device=device, dtype=torch.float64)
 
 
 OPENCV_PLANE = 1 << 13  # pixels from which a CPU image's channels are counted and looked up by OpenCV
@@ -387,9 +394,10 @@ def histograms(images: torch.Tensor) -> torch.Tensor:
     if _by_opencv(images):
         import cv2  # OpenCV comes with albumentations
 
-        planes = images.contiguous().view(n * c, h, w).numpy()
-        counts = [torch.from_numpy(cv2.calcHist([plane], [0], None, [256], [0, 256])) for plane in planes]
-        return torch.stack(counts).view(n, c, 256).to(torch.int32)
+        counts = np.empty((n * c, 256), dtype=np.float32)
+        for plane, count in zip(images.contiguous().view(n * c, h, w).numpy(), counts):
+            cv2.calcHist([plane], [0], None, [256], [0, 256], hist=count)
+        return torch.from_numpy(counts).view(n, c, 256).to(torch.int32)
     flat = images.reshape(n, c, h * w).long()
     hist = torch.zeros(n, c, 256, dtype=torch.int32, device=images.device)  # int32 counts scatter faster
     return hist.scatter_add_(2, flat, torch.ones_like(flat, dtype=torch.int32))
