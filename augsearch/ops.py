@@ -9,7 +9,10 @@ business (:mod:`augsearch.conventions`). Each op has two kernels with the same s
   device, with one parameter per sample (``values`` and ``aux`` have ``N`` rows).
 
 The settings are ``fill`` (what geometric ops uncover), ``interpolation``, ``cutout_fill``
-and ``pool`` (the batch SamplePairing draws partners from); kernels take what they need.
+and ``pool`` (the batch SamplePairing draws partners from); kernels take what they need. A tensor
+kernel may also be handed ``out``, a contiguous uint8 tensor of its result's shape that is not its
+input: a kernel that writes its result there returns ``out`` (saving the copy into a batch), any
+other returns a new tensor or its input.
 
 ``aux`` holds two uniform draws in [0, 1) per call for ops that need more randomness than
 their magnitude (the centre of a Cutout square, the partner of SamplePairing).
@@ -111,21 +114,23 @@ def _affine_pil(name: str) -> PilKernel:
 
 def _affine_tensor(name: str) -> TensorKernel:
     def kernel(images: torch.Tensor, values: torch.Tensor, aux: torch.Tensor, *, fill: Fill,
-               interpolation: Interpolation, **_) -> torch.Tensor:
+               interpolation: Interpolation, out: torch.Tensor | None = None, **_) -> torch.Tensor:
         n, c, h, w = images.shape
         # the maps stay on the host: warp_affine reads which of them are finite or axis-aligned without a sync
-        return warp_affine(images, affine_coefficients(name, values, w, h), fill=fill, interpolation=interpolation)
+        return warp_affine(images, affine_coefficients(name, values, w, h), fill=fill, interpolation=interpolation,
+                           out=out)
     return kernel
 
 
-def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
-                interpolation: Interpolation) -> torch.Tensor:
+def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill, interpolation: Interpolation,
+                out: torch.Tensor | None = None) -> torch.Tensor:
     """Apply per-sample inverse affine maps (N, 6) to a uint8 batch; nearest samples the source pixel
     PIL does, except where a sample lands exactly on a pixel edge (rounding breaks such ties apart).
     Coordinates are float64 (float32 would move samples that land near a pixel edge); the products
-    with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic."""
+    with the pixel grid are formed per row and per column and broadcast, which is the same arithmetic.
+    The result goes into ``out`` where given (see the module's docstring)."""
     if interpolation == "nearest":
-        return _warp_nearest(images, coeffs, fill)
+        return _warp_nearest(images, coeffs, fill, out)
     n, c, h, w = images.shape
     dev = images.device
     fill_t = _fill_tensor(fill, c, images)
@@ -138,11 +143,11 @@ def warp_affine(images: torch.Tensor, coeffs: torch.Tensor, *, fill: Fill,
     src = torch.cat([images.to(torch.float32), torch.ones_like(images[:, :1], dtype=torch.float32)], dim=1)
     sampled = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     colour, mask = sampled[:, :c], sampled[:, c:]
-    out = colour + (1 - mask) * fill_t.view(1, c, 1, 1).to(torch.float32)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
+    blended = (colour + (1 - mask) * fill_t.view(1, c, 1, 1).to(torch.float32)).round_().clamp_(0, 255)
+    return blended.to(torch.uint8) if out is None else out.copy_(blended)
 
 
-def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> torch.Tensor:
+def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill, out: torch.Tensor | None) -> torch.Tensor:
     """Nearest warp as one gather from the image framed by one pixel of fill: floor(s) outside
     0..size-1 clamps onto the frame, so no mask is needed (NaN samples fill, as an outside one does)."""
     n, c, h, w = images.shape
@@ -158,7 +163,7 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
         _source_index(e, d, f, ys, xs, h, finite, y_aligned)
     values = _fill_values(fill, c)
     if x_aligned and y_aligned and n <= _WARP_SLICED:  # a few shifts (translations): copy blocks, no gather
-        shifted = _shifted(images, ix.view(n, w).tolist(), iy.view(n, h).tolist(), values)
+        shifted = _shifted(images, ix.view(n, w).tolist(), iy.view(n, h).tolist(), values, out)
         if shifted is not None:
             return shifted
     index = torch.add(ix, iy, alpha=w + 2).long()  # (iy + 1) * (w + 2) + ix + 1, exact in int32
@@ -168,7 +173,11 @@ def _warp_nearest(images: torch.Tensor, coeffs: torch.Tensor, fill: Fill) -> tor
         framed[..., ::h + 1, :] = column
         framed[..., ::w + 1] = column
     hw = h * w
-    return framed.view(n, c, -1).gather(2, index.view(n, 1, hw).expand(n, c, hw)).view(n, c, h, w)
+    index = index.view(n, 1, hw).expand(n, c, hw)
+    if out is None:
+        return framed.view(n, c, -1).gather(2, index).view(n, c, h, w)
+    torch.gather(framed.view(n, c, -1), 2, index, out=out.view(n, c, hw))
+    return out
 
 
 _KEEP = (1.0, 0.0, 0.0)  # a, b, c of a map that keeps x; d, e, f = 0, 1, 0 keep y
@@ -196,15 +205,15 @@ def _map_flags(coeffs: torch.Tensor) -> tuple[bool, bool, bool, bool, bool]:
 _WARP_SLICED = 4  # batches up to this size move by block copies where they can (224 px: 25 us, not 110)
 
 
-def _shifted(images: torch.Tensor, columns: list[list[int]], rows: list[list[int]],
-             fill: list[int]) -> torch.Tensor | None:
+def _shifted(images: torch.Tensor, columns: list[list[int]], rows: list[list[int]], fill: list[int],
+             out: torch.Tensor | None) -> torch.Tensor | None:
     """The warp whose framed source indices are ``columns`` (per image, per output column) and ``rows``, as
     block copies onto the fill, when every image samples one block of consecutive source pixels; else None."""
     n, c, h, w = images.shape
     blocks = [(_run(x, w), _run(y, h)) for x, y in zip(columns, rows)]
     if any(x is None or y is None for x, y in blocks):
         return None
-    out = torch.empty_like(images)
+    out = torch.empty_like(images) if out is None else out
     if len(set(fill)) == 1:
         out.fill_(fill[0])
     else:  # fill_ per channel: repeat() of a pixel cost 27 us at 224x224, the copies themselves 5
@@ -271,18 +280,19 @@ def _factor(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.to(device=like.device, dtype=torch.float32).view(-1, 1, 1, 1)
 
 
-def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+def _blend(image: torch.Tensor, other: torch.Tensor, values: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
     """``image * f + other * (1 - f)`` for a float32 ``image`` (the caller's own copy, scaled in place),
     clamped and truncated to uint8 (PIL's and torchvision's rounding)."""
     g = (1.0 - values.to(torch.float64)).to(device=image.device, dtype=torch.float32).view(-1, 1, 1, 1)
-    return to_uint8(image.mul_(_factor(values, image)).addcmul_(other, g))  # fused, as torchvision
+    return to_uint8(image.mul_(_factor(values, image)).addcmul_(other, g), out)  # fused, as torchvision
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Clamp float pixels to 0..255 in place and truncate them to uint8, through int16: the CPU converts
-    float32 to int16 and int16 to uint8 several times faster than float32 to uint8, with the same result
-    for every value in 0..255 (and 0 for NaN, either way)."""
-    return x.clamp_(0, 255).to(torch.int16).to(torch.uint8)
+def to_uint8(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Clamp float pixels to 0..255 in place and truncate them to uint8 (into ``out`` where given), through
+    int16: the CPU converts float32 to int16 and int16 to uint8 several times faster than float32 to uint8,
+    with the same result for every value in 0..255 (and 0 for NaN, either way)."""
+    x = x.clamp_(0, 255).to(torch.int16)
+    return x.to(torch.uint8) if out is None else out.copy_(x)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -293,32 +303,32 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).floor_().unsqueeze(1)
 
 
-def _brightness_t(images, values, aux, **_):
-    return to_uint8(images.to(torch.float32).mul_(_factor(values, images)))
+def _brightness_t(images, values, aux, *, out=None, **_):
+    return to_uint8(images.to(torch.float32).mul_(_factor(values, images)), out)
 
 
-def _color_t(images, values, aux, **_):
+def _color_t(images, values, aux, *, out=None, **_):
     if images.shape[1] == 1:
         return images
     x = images.to(torch.float32)
-    return _blend(x, _gray(x), values)
+    return _blend(x, _gray(x), values, out)
 
 
-def _contrast_t(images, values, aux, **_):
+def _contrast_t(images, values, aux, *, out=None, **_):
     x = images.to(torch.float32)
     mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
     # a row of the mean, not one value: addcmul runs its vector loop only when one operand is a scalar
-    return _blend(x, mean.expand(-1, 1, 1, x.shape[-1]).contiguous(), values)
+    return _blend(x, mean.expand(-1, 1, 1, x.shape[-1]).contiguous(), values, out)
 
 
-def _sharpness_t(images, values, aux, **_):
+def _sharpness_t(images, values, aux, *, out=None, **_):
     n, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
     x = images.to(torch.float32, memory_format=torch.contiguous_format)
     alpha = (1.0 - values.to(torch.float64)).to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
     x.addcmul_(_smooth(images).sub_(x), alpha)  # fused multiply-add, as torchvision's add_(alpha=)
-    out = to_uint8(x)
+    out = to_uint8(x, out)
     out[..., ::h - 1, :] = images[..., ::h - 1, :]  # the border keeps its pixels
     out[..., ::w - 1] = images[..., ::w - 1]
     return out
@@ -347,17 +357,17 @@ def _round_thirteenth(total: torch.Tensor) -> torch.Tensor:
     return total.mul_(1.0 / 13.0).add_(0.5).floor_()
 
 
-def _autocontrast_t(images, values, aux, **_):
+def _autocontrast_t(images, values, aux, *, out=None, **_):
     lo = images.amin(dim=(-2, -1), keepdim=True)  # extremes of uint8 pixels, exact in float32 after
     hi = images.amax(dim=(-2, -1), keepdim=True).to(torch.float32)
     flat = hi == lo
     scale = torch.where(flat, torch.ones_like(hi), (hi - lo) * (1.0 / 255.0))  # torchvision's rounding
     lo = torch.where(flat, torch.zeros_like(lo), lo)
     # every pixel is at least its channel's low, so the difference is exact in uint8
-    return to_uint8((images - lo).to(torch.float32).div_(scale))
+    return to_uint8((images - lo).to(torch.float32).div_(scale), out)
 
 
-def _equalize_t(images, values, aux, **_):
+def _equalize_t(images, values, aux, *, out=None, **_):
     n, c, h, w = images.shape
     hist = histograms(images)
     below = hist.cumsum(2, dtype=torch.float64).sub_(hist)  # pixels under each value, exact in float64
@@ -368,7 +378,7 @@ def _equalize_t(images, values, aux, **_):
     # value 0 maps to floor((step // 2) / step) = 0
     lut = below.add_(step // 2).div_(step.clamp(min=1)).floor_().clamp_(max=255)
     lut = torch.where(step > 0, lut, _values(images.device))  # one value stays
-    return look_up(images, lut.to(torch.uint8))
+    return look_up(images, lut.to(torch.uint8), out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -403,34 +413,35 @@ def histograms(images: torch.Tensor) -> torch.Tensor:
     return hist.scatter_add_(2, flat, torch.ones_like(flat, dtype=torch.int32))
 
 
-def look_up(images: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+def look_up(images: torch.Tensor, tables: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """Each pixel replaced by entry ``pixel`` of its image's and channel's table (``tables``: (N, C, 256)
-    uint8), as a new contiguous tensor."""
+    uint8), in ``out`` where given (contiguous), else in a new contiguous tensor."""
     n, c, h, w = images.shape
+    out = torch.empty(n, c, h, w, dtype=torch.uint8, device=images.device) if out is None else out
     if _by_opencv(images):
         import cv2
 
-        out = torch.empty(n, c, h, w, dtype=torch.uint8)
         for source, table, target in zip(images.contiguous().view(n * c, h, w).numpy(),
                                          tables.reshape(n * c, 256).numpy(), out.view(n * c, h, w).numpy()):
             cv2.LUT(source, table, dst=target)
         return out
-    return tables.gather(2, images.reshape(n, c, h * w).long()).view(n, c, h, w)
+    torch.gather(tables, 2, images.reshape(n, c, h * w).long(), out=out.view(n, c, h * w))
+    return out
 
 
-def _invert_t(images, values, aux, **_):
-    return 255 - images
+def _invert_t(images, values, aux, *, out=None, **_):
+    return torch.bitwise_not(images, out=out)  # 255 - p for uint8
 
 
-def _posterize_t(images, values, aux, **_):
+def _posterize_t(images, values, aux, *, out=None, **_):
     bits = values.to(device=images.device).long().clamp(0, 8).view(-1, 1, 1, 1)
-    return images & ((255 << (8 - bits)) & 255).to(torch.uint8)
+    return torch.bitwise_and(images, ((255 << (8 - bits)) & 255).to(torch.uint8), out=out)
 
 
-def _solarize_t(images, values, aux, **_):
+def _solarize_t(images, values, aux, *, out=None, **_):
     # for integer pixels, p >= t exactly when p >= ceil(t); NaN inverts nothing, as nothing compares >= NaN
     threshold = values.to(device=images.device, dtype=torch.float64).ceil().nan_to_num(nan=256.0)
-    return images ^ _at_least(images, threshold)
+    return torch.bitwise_xor(images, _at_least(images, threshold), out=out)
 
 
 def _at_least(images: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
@@ -443,15 +454,15 @@ def _at_least(images: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     return hit.bitwise_or_((t <= 0).to(torch.uint8).mul_(255))
 
 
-def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _select(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``where(mask, a, b)`` for uint8 ``a`` and ``b`` and a uint8 mask of 0 and 255, in modular arithmetic."""
-    return b + ((a - b) & mask)
+    return torch.add(b, (a - b) & mask, out=out)
 
 
-def _solarize_add_t(images, values, aux, **_):
+def _solarize_add_t(images, values, aux, *, out=None, **_):
     add = values.to(device=images.device, dtype=torch.float32).view(-1, 1, 1, 1)
     added = to_uint8(images.to(torch.float32).add_(add))
-    return _select((images >> 7) - 1, added, images)  # the mask: 255 below 128 (0 - 1 wraps), 0 from it
+    return _select((images >> 7) - 1, added, images, out)  # the mask: 255 below 128 (0 - 1 wraps), 0 from it
 
 
 def _identity_t(images, values, aux, **_):
@@ -498,7 +509,7 @@ def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, *
     return _select(cols & rows, fill.view(1, c, 1, 1), images)
 
 
-def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, **_):
+def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, out=None, **_):
     """Blend each image with a partner drawn (by ``aux``) from ``pool``, the whole batch."""
     pool = images if pool is None else pool
     if pool.shape[0] < 2:
@@ -506,7 +517,7 @@ def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, 
                           value=pool.shape[0])
     index = (aux[:, 0].to(torch.float64) * pool.shape[0]).long().clamp(0, pool.shape[0] - 1)
     partners = pool[index.to(pool.device)].to(torch.float32)
-    return _blend(images.to(torch.float32), partners, 1.0 - values.to(torch.float64))
+    return _blend(images.to(torch.float32), partners, 1.0 - values.to(torch.float64), out)
 
 
 # ----------------------------------------------------------------------------- colour, PIL

@@ -60,6 +60,30 @@ def test_get_op_names_the_known_ops():
         get_op("Rotat")
 
 
+OUT_VALUES = {**{name: values[:2] for name, values in GEOMETRIC_VALUES.items()},
+              **{name: [0.4, 1.7] for name in ENHANCE}, "Posterize": [3, 8], "Solarize": [100, -2],
+              "SolarizeAdd": [60, 0], "Cutout": [9, 40], "SamplePairing": [0.3, 0.9]}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_a_kernel_handed_out_writes_there_or_returns_its_own_result(name, interpolation):
+    """Every kernel, handed ``out`` (as the last op of an image is): the same result as without it, either in
+    ``out`` (returned) or in a tensor of its own that shares no memory with ``out``; its input stays unwritten."""
+    gen = torch.Generator().manual_seed(5)
+    for shape in [(2, 3, 96, 90), (2, 1, 20, 24), (2, 3, 2, 5)]:
+        images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
+        before = images.clone()
+        for value in OUT_VALUES.get(name, [None]):
+            settings = {"interpolation": interpolation, "fill": (9, 80, 200), "aux": [[0.2, 0.7], [0.9, 0.1]]}
+            expected = run_tensor(name, images, value, **settings)
+            out = torch.full(shape, 7, dtype=torch.uint8)
+            got = run_tensor(name, images, value, out=out, **settings)
+            assert torch.equal(got, expected), (shape, value)
+            assert got is out or not (got.untyped_storage().data_ptr() == out.untyped_storage().data_ptr())
+            assert torch.equal(images, before)
+
+
 def _pictures(images, gray_pil):
     return [*images, gray_pil]
 
