@@ -50,6 +50,13 @@ COVERED = {*ENHANCE, *NO_PARAM, *GEOMETRIC, "Posterize", "Solarize", "SolarizeAd
            "Identity"}
 
 
+@pytest.fixture(autouse=True, params=["directly", "by tables"])
+def pixel_path(request, monkeypatch):
+    """Every test here runs twice: pixel-by-pixel ops applied directly, and through tables of their 256 results
+    (the CPU's way for large images), which must agree with torchvision and PIL alike."""
+    monkeypatch.setattr(ops_module, "TABLE_PLANE", 1 if request.param == "by tables" else 1 << 30)
+
+
 def test_every_op_in_the_table_is_covered_here():
     assert set(OPS) == COVERED
 
@@ -131,9 +138,7 @@ def test_autocontrast_matches_torchvision_for_every_kind_of_range():
         assert torch.equal(got, TF.autocontrast(img)), (int(img.min()), int(img.max()))
 
 
-@pytest.mark.parametrize("opencv", [False, True])
-def test_equalize_matches_torchvision_and_pil_on_skewed_histograms(opencv, monkeypatch):
-    monkeypatch.setattr(ops_module, "OPENCV_PLANE", 1 if opencv else 1 << 30)  # the CPU's two ways
+def test_equalize_matches_torchvision_and_pil_on_skewed_histograms():
     rng = np.random.default_rng(1)
     images = []
     for i in range(60):
@@ -155,27 +160,52 @@ def test_equalize_matches_torchvision_and_pil_on_skewed_histograms(opencv, monke
         assert np.array_equal(to_tensor(ImageOps.equalize(to_pil(img))).numpy(), got.numpy())
 
 
-def test_opencv_and_torch_count_and_look_up_alike_in_any_layout(monkeypatch):
-    """Channels of OpenCV's size (from OPENCV_PLANE pixels) and below, contiguous, channels-last and strided:
-    histograms and lookups equal torch's scatter and gather, and Equalize equals torchvision's."""
+def test_tables_and_torch_count_and_look_up_alike_in_any_layout(monkeypatch):
+    """Channels of a table's size (from TABLE_PLANE pixels) and below, contiguous, channels-last and strided,
+    tables per image and per channel: histograms and lookups equal torch's scatter and gather, and Equalize
+    equals torchvision's."""
     gen = torch.Generator().manual_seed(3)
     big = torch.randint(0, 256, (3, 3, 96, 100), dtype=torch.uint8, generator=gen)
     big[1] = torch.randint(60, 64, (3, 96, 100), generator=gen)  # few values
     big[2, :, :90] = 17  # one dominant value
     grey = torch.randint(0, 256, (2, 1, 100, 90), dtype=torch.uint8, generator=gen)
     tables = torch.randint(0, 256, (3, 3, 256), dtype=torch.uint8, generator=gen)
-    assert 96 * 100 >= ops_module.OPENCV_PLANE
+    assert 96 * 100 >= 1 << 13
+
+    def results(images: torch.Tensor, plane: int) -> tuple[torch.Tensor, ...]:
+        monkeypatch.setattr(ops_module, "TABLE_PLANE", plane)
+        n, c = images.shape[:2]
+        return (ops_module.histograms(images), ops_module.look_up(images, tables[:n, :c]),
+                ops_module.look_up(images, tables[:n, :1]),
+                OPS["Equalize"].tensor(images, torch.zeros(n), torch.zeros(n, 2)))
+
     for images in (big, big.contiguous(memory_format=torch.channels_last), big[:, :, 5:, ::2], grey):
-        ours = (ops_module.histograms(images), ops_module.look_up(images, tables[:len(images), :images.shape[1]]),
-                OPS["Equalize"].tensor(images, torch.zeros(len(images)), torch.zeros(len(images), 2)))
-        monkeypatch.setattr(ops_module, "OPENCV_PLANE", 1 << 30)
-        torchs = (ops_module.histograms(images), ops_module.look_up(images, tables[:len(images), :images.shape[1]]),
-                  OPS["Equalize"].tensor(images, torch.zeros(len(images)), torch.zeros(len(images), 2)))
-        monkeypatch.undo()
+        ours, torchs = results(images, 1 << 13), results(images, 1 << 30)
         for a, b in zip(ours, torchs):
             assert a.dtype == b.dtype and torch.equal(a, b)
-        assert torch.equal(ours[2], torch.stack([TF.equalize(image) for image in images]))
+        assert torch.equal(ours[3], torch.stack([TF.equalize(image) for image in images]))
         assert ours[0].sum(2).eq(images.shape[-2] * images.shape[-1]).all()
+
+
+@pytest.mark.parametrize("name", ["Brightness", "Contrast", "AutoContrast", "SolarizeAdd", "Equalize", "Posterize",
+                                  "Solarize", "Color", "Sharpness", "Invert"])
+def test_tables_give_what_direct_arithmetic_gives_for_extreme_values(name, monkeypatch):
+    """Odd sizes (vector loops with tails), flat and grey channels, and values beyond any convention's range
+    (NaN, infinities, negatives, 1e30): tables and the direct arithmetic agree pixel for pixel."""
+    gen = torch.Generator().manual_seed(11)
+    images = torch.randint(0, 256, (4, 3, 97, 101), dtype=torch.uint8, generator=gen)
+    images[1, 2] = 200  # a flat channel
+    images[2] = torch.randint(30, 34, (3, 97, 101), generator=gen)
+    grey = torch.randint(0, 256, (4, 1, 95, 90), dtype=torch.uint8, generator=gen)
+    values = [float("nan"), float("inf"), float("-inf"), -1.5, 0.0, 0.37, 1.0, 2.2, 255.0, 1e30]
+    for batch in (images, grey):
+        for start in range(0, len(values), 4):
+            chunk = torch.tensor((values[start:start + 4] * 4)[:4], dtype=torch.float64)
+            monkeypatch.setattr(ops_module, "TABLE_PLANE", 1)
+            tabled = OPS[name].tensor(batch, chunk, torch.zeros(4, 2))
+            monkeypatch.setattr(ops_module, "TABLE_PLANE", 1 << 30)
+            direct = OPS[name].tensor(batch, chunk, torch.zeros(4, 2))
+            assert torch.equal(tabled, direct), (name, chunk)
 
 
 def test_posterize_every_bit_count_matches_torchvision_and_pil(images):
