@@ -54,7 +54,13 @@ COVERED = {*ENHANCE, *NO_PARAM, *GEOMETRIC, "Posterize", "Solarize", "SolarizeAd
 def pixel_path(request, monkeypatch):
     """Every test here runs twice: pixel-by-pixel ops applied directly, and through tables of their 256 results
     (the CPU's way for large images), which must agree with torchvision and PIL alike."""
-    monkeypatch.setattr(ops_module, "TABLE_PLANE", 1 if request.param == "by tables" else 1 << 30)
+    tables(monkeypatch, request.param == "by tables")
+
+
+def tables(monkeypatch, on: bool) -> None:
+    """Tables and OpenCV's histograms for every image (``on``), or for none."""
+    monkeypatch.setattr(ops_module, "TABLE_PLANE", 1 if on else 1 << 30)
+    monkeypatch.setattr(ops_module, "HISTOGRAM_PLANE", 1 if on else 1 << 30)
 
 
 def test_every_op_in_the_table_is_covered_here():
@@ -161,7 +167,7 @@ def test_equalize_matches_torchvision_and_pil_on_skewed_histograms():
 
 
 def test_tables_and_torch_count_and_look_up_alike_in_any_layout(monkeypatch):
-    """Channels of a table's size (from TABLE_PLANE pixels) and below, contiguous, channels-last and strided,
+    """Channels counted and looked up by OpenCV and stringzilla and by torch, contiguous, channels-last and strided,
     tables per image and per channel: histograms and lookups equal torch's scatter and gather, and Equalize
     equals torchvision's."""
     gen = torch.Generator().manual_seed(3)
@@ -169,18 +175,16 @@ def test_tables_and_torch_count_and_look_up_alike_in_any_layout(monkeypatch):
     big[1] = torch.randint(60, 64, (3, 96, 100), generator=gen)  # few values
     big[2, :, :90] = 17  # one dominant value
     grey = torch.randint(0, 256, (2, 1, 100, 90), dtype=torch.uint8, generator=gen)
-    tables = torch.randint(0, 256, (3, 3, 256), dtype=torch.uint8, generator=gen)
-    assert 96 * 100 >= 1 << 13
-
-    def results(images: torch.Tensor, plane: int) -> tuple[torch.Tensor, ...]:
-        monkeypatch.setattr(ops_module, "TABLE_PLANE", plane)
+    luts = torch.randint(0, 256, (3, 3, 256), dtype=torch.uint8, generator=gen)
+    def results(images: torch.Tensor, on: bool) -> tuple[torch.Tensor, ...]:
+        tables(monkeypatch, on)
         n, c = images.shape[:2]
-        return (ops_module.histograms(images), ops_module.look_up(images, tables[:n, :c]),
-                ops_module.look_up(images, tables[:n, :1]),
+        return (ops_module.histograms(images), ops_module.look_up(images, luts[:n, :c]),
+                ops_module.look_up(images, luts[:n, :1]),
                 OPS["Equalize"].tensor(images, torch.zeros(n), torch.zeros(n, 2)))
 
     for images in (big, big.contiguous(memory_format=torch.channels_last), big[:, :, 5:, ::2], grey):
-        ours, torchs = results(images, 1 << 13), results(images, 1 << 30)
+        ours, torchs = results(images, True), results(images, False)
         for a, b in zip(ours, torchs):
             assert a.dtype == b.dtype and torch.equal(a, b)
         assert torch.equal(ours[3], torch.stack([TF.equalize(image) for image in images]))
@@ -201,9 +205,9 @@ def test_tables_give_what_direct_arithmetic_gives_for_extreme_values(name, monke
     for batch in (images, grey):
         for start in range(0, len(values), 4):
             chunk = torch.tensor((values[start:start + 4] * 4)[:4], dtype=torch.float64)
-            monkeypatch.setattr(ops_module, "TABLE_PLANE", 1)
+            tables(monkeypatch, True)
             tabled = OPS[name].tensor(batch, chunk, torch.zeros(4, 2))
-            monkeypatch.setattr(ops_module, "TABLE_PLANE", 1 << 30)
+            tables(monkeypatch, False)
             direct = OPS[name].tensor(batch, chunk, torch.zeros(4, 2))
             assert torch.equal(tabled, direct), (name, chunk)
 
