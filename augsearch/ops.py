@@ -522,12 +522,12 @@ def cutout_boxes(sides: torch.Tensor, aux: torch.Tensor, width: int, height: int
 _CUTOUT_SLICED = 4  # batches up to this size fill each image's box by slicing (measured: faster up to ~8)
 
 
-def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, **_):
+def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, out=None, **_):
     n, c, h, w = images.shape
     box = cutout_boxes(values, aux, w, h)
     fill = _fill_tensor(cutout_fill, c, images)
     if n <= _CUTOUT_SLICED:  # a few images: fill each box through a slice, without full-size masks
-        out = images.clone()
+        out = images.clone() if out is None else out.copy_(images)
         for image, (x0, y0, x1, y1) in zip(out, box.tolist()):  # the boxes live on the host: no sync
             if x0 < x1 and y0 < y1:  # a NaN box is empty (its ends are equal), as its masks are
                 image[:, y0:y1, x0:x1] = fill.view(c, 1, 1)
@@ -537,7 +537,7 @@ def _cutout_t(images, values, aux, *, cutout_fill: Fill = DEFAULT_CUTOUT_FILL, *
     ys = torch.arange(h, device=images.device).view(1, 1, h, 1)
     cols = ((xs >= box[:, 0, None, None, None]) & (xs < box[:, 2, None, None, None])).to(torch.uint8).mul_(255)
     rows = ((ys >= box[:, 1, None, None, None]) & (ys < box[:, 3, None, None, None])).to(torch.uint8).mul_(255)
-    return _select(cols & rows, fill.view(1, c, 1, 1), images)
+    return _select(cols & rows, fill.view(1, c, 1, 1), images, out)
 
 
 def _sample_pairing_t(images, values, aux, *, pool: torch.Tensor | None = None, out=None, **_):
