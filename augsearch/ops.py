@@ -431,7 +431,7 @@ def histograms(images: torch.Tensor) -> torch.Tensor:
 
         counts = np.empty((n * c, 256), dtype=np.float32)
         for plane, count in zip(images.contiguous().view(n * c, h, w).numpy(), counts):
-            cv2.calcHist([plane], [0], None, [256], [0, 256], hist=count)
+            count[:] = cv2.calcHist([plane], [0], None, [256], [0, 256]).reshape(256)  # (256, 1) before OpenCV 5
         return torch.from_numpy(counts).view(n, c, 256).to(torch.int32)
     flat = images.reshape(n, c, h * w).long()
     hist = torch.zeros(n, c, 256, dtype=torch.int32, device=images.device)  # int32 counts scatter faster
