@@ -316,11 +316,14 @@ def _color_t(images, values, aux, *, out=None, **_):
 
 
 def _contrast_t(images, values, aux, *, out=None, **_):
-    mean = _gray(images.to(torch.float32)).mean(dim=(1, 2, 3), keepdim=True)
+    pixels = images.to(torch.float32)
+    mean = _gray(pixels).mean(dim=(1, 2, 3), keepdim=True)
 
     def blend(x: torch.Tensor, o: torch.Tensor | None) -> torch.Tensor:
+        # applied directly, the float copy the mean came from is blended (the mean is taken: it may be scaled)
+        x = pixels if x is images else x.to(torch.float32)
         # a row of the mean, not one value: addcmul runs its vector loop only when one operand is a scalar
-        return _blend(x.to(torch.float32), mean.expand(-1, 1, 1, x.shape[-1]).contiguous(), values, o)
+        return _blend(x, mean.expand(-1, 1, 1, x.shape[-1]).contiguous(), values, o)
     return _pointwise(images, blend, out)
 
 
