@@ -7,7 +7,8 @@ so every policy names one. Facts and sources are in the README's "Conventions" s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -61,6 +62,22 @@ class Convention:
         except KeyError:
             raise PolicyError(f"op is not part of the {self.name!r} convention; it knows: "
                               f"{', '.join(self.entries)}", value=name) from None
+
+    def scaled(self, strengths: Mapping[str, float]) -> Convention:
+        """This convention with the range of each op in ``strengths`` cut to its first ``strength``
+        (in (0, 1]): the op's strongest value becomes ``low + strength * (high - low)``, and the
+        magnitude scale spreads over the shorter range. The name stays: a policy file stores the
+        convention's name and the strengths, and rebuilds this from them."""
+        entries = dict(self.entries)
+        for name, strength in strengths.items():
+            entry = self.entry(name)
+            if entry.range is None:
+                raise PolicyError(f"{name} takes no magnitude, so it has no strength to set", value=name)
+            if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+                raise PolicyError(f"the strength of {name} must be a number in (0, 1]", value=strength)
+            r = entry.range
+            entries[name] = Entry(entry.op, dataclasses.replace(r, high=r.low + strength * (r.high - r.low)))
+        return dataclasses.replace(self, entries=entries)
 
     def check_magnitude(self, name: str, magnitude: float | None) -> float | None:
         """The magnitude, validated for op ``name``; ``None`` for ops without one."""

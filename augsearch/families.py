@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,13 +107,28 @@ class RandAugment(_OpChoice):
 
 
 class TrivialAugment(_OpChoice):
-    """TrivialAugment: one op per image, its magnitude uniform over the convention's scale."""
+    """TrivialAugment: one op per image, its magnitude uniform over the convention's scale.
+    ``strengths`` (op -> a number in (0, 1]) cuts an op's range to its first part, so that its
+    strongest value is that share of the convention's (the adaptive search sets them per dataset);
+    the draws are the same, only the values they map to change."""
 
     kind = "trivialaugment"
 
     def __init__(self, *, convention: str | Convention = "trivial-wide", ops: Sequence[str] | None = None,
-                 fill: Sequence[int] | int = 0, interpolation: Interpolation = "nearest") -> None:
+                 strengths: Mapping[str, float] | None = None, fill: Sequence[int] | int = 0,
+                 interpolation: Interpolation = "nearest") -> None:
         super().__init__(ops, TRIVIAL_OPS, convention=convention, fill=fill, interpolation=interpolation)
+        if strengths is not None and not isinstance(strengths, Mapping):
+            raise PolicyError("strengths must map op names to numbers in (0, 1]", place="strengths", value=strengths)
+        self.strengths = {str(k): float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                          for k, v in (strengths or {}).items()}
+        for name, strength in self.strengths.items():
+            if name not in self.ops:
+                raise PolicyError("strengths names an op that is not in ops", place=f"strengths.{name}", value=name)
+            try:
+                self.convention = self.convention.scaled({name: strength})
+            except PolicyError as err:
+                raise err.located(place_prefix=f"strengths.{name}") from None
 
     def draw(self, size: tuple[int, int], *, generator: torch.Generator | None = None) -> Plan:
         draws = Draws(generator)
@@ -139,7 +154,7 @@ class TrivialAugment(_OpChoice):
         return PlanTable.from_slots(self._batch_calls(self.ops), n, [op], [value], [aux])
 
     def _options(self) -> dict[str, Any]:
-        return {"ops": list(self.ops)}
+        return {"ops": list(self.ops)} | ({"strengths": dict(self.strengths)} if self.strengths else {})
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from augsearch.errors import ConfigError
-from augsearch.search.rundir import RunDir, RunDirError
 
 
 def log_dir(path: str | Path | None) -> Path | None:
@@ -54,51 +51,3 @@ class Scalars:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-
-
-class TrialScalars:
-    """While a search runs, each trial ``trials.jsonl`` gains, as ``split{k}/score`` and
-    ``split{k}/<metric>`` at step ``repeat * per_search + trial``. It watches the file, as the
-    progress display does, so it works on both engines; on ``--resume`` the trials already there
-    were written by the run that made them."""
-
-    def __init__(self, run: RunDir, folder: Path | None, *, per_search: int, interval: float = 2.0) -> None:
-        self.run, self.folder, self.per_search, self.interval = run, folder, per_search, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._seen: set[tuple[int, int, int]] = set()
-        self._scalars = Scalars(None)
-
-    def __enter__(self) -> TrialScalars:
-        if self.folder is not None:
-            self._seen = {(t.split, t.repeat, t.trial) for t in self.run.trials()}
-            self._scalars = Scalars(self.folder)
-            self._thread = threading.Thread(target=self._watch, daemon=True)
-            self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._write_new()
-
-    def _write_new(self) -> None:
-        try:
-            trials = self.run.trials()
-        except RunDirError:  # the search itself reports a corrupt record
-            return
-        for t in trials:
-            key = (t.split, t.repeat, t.trial)
-            if key in self._seen:
-                continue
-            self._seen.add(key)
-            values = {"score": t.score, **t.metrics, "seconds": t.seconds} if t.ok else {"failed": 1}
-            self._scalars.write(values, step=t.repeat * self.per_search + t.trial, prefix=f"split{t.split}/")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._write_new()  # the last trials, also after Ctrl-C
-        self._scalars.close()

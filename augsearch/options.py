@@ -1,7 +1,7 @@
 """Options as dataclass fields: one table per command is the source of truth for its flags, its
 config files, the ``config.yaml`` of its run directory and their checks.
 
-Resolution is defaults < config file < command-line flags. Types come from the annotations
+Resolution is defaults < a preset's options < config file < command-line flags. Types come from the annotations
 (``typing.get_type_hints``), choices from the registries, so nothing is restated.
 """
 
@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import time
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,16 +79,23 @@ def read_file(cls: type, path: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve(cls: type[C], *, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> C:
-    """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
+def resolve(cls: type[C], *, file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+            preset: Callable[[str], dict[str, Any]] | None = None) -> C:
+    """Defaults, then a preset's options, then the config file, then explicit overrides (``None``
+    values are not set). ``preset`` maps the ``preset`` option's value (a flag's, else the file's)
+    to the options it sets."""
     values: dict[str, Any] = read_file(cls, file) if file else {}
     known = _fields(cls)
+    flags = {}
     for key, value in (overrides or {}).items():
         if key not in known:
             raise ConfigError(f"unknown option {key!r}")
         if value is not None:
-            values[key] = check(cls, key, value, "command line")
-    return cls(**values)
+            flags[key] = check(cls, key, value, "command line")
+    name = flags.get("preset", values.get("preset"))
+    base = {} if preset is None or name is None else {
+        key: check(cls, key, value, f"preset {name}") for key, value in preset(name).items() if key in known}
+    return cls(**(base | values | flags))
 
 
 def check_paths(cls: type, *, file: str | Path | None, overrides: dict[str, Any]) -> None:

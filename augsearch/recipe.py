@@ -13,13 +13,13 @@ import torch
 from PIL import Image
 
 import augsearch.families  # noqa: F401  (the per-image kinds a recipe may name register themselves)
+from augsearch.bases import BASES
 from augsearch.errors import PolicyError
 from augsearch.families import AugMix, Cutout
 from augsearch.formats import FORMAT_VERSION
 from augsearch.mixing import MODES, Mixup, soft_targets
 from augsearch.plans import check_image, is_batch
 from augsearch.policy import Augment, PolicyData, build_config
-from augsearch.trainer import BASES
 
 MIX_FIELDS = {"alpha": 0.0, "cutmix_alpha": 0.0, "prob": 1.0, "switch_prob": 0.5, "mode": "batch"}
 CUTOUT_FIELDS = ("size", "holes")

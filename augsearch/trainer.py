@@ -2,8 +2,10 @@
 
 One code path for CPU and GPU. Activations are ``channels_last`` everywhere (oneDNN on
 CPU and tensor cores on GPU are both faster with it). On CUDA the dataset stays on the
-device when it fits and the forward pass runs under autocast (bf16, or fp16 with a
-gradient scaler); on CPU everything is plain fp32. Thread counts are the caller's choice.
+device when it fits. The forward pass runs in the recipe's :data:`PRECISIONS`: by default under
+autocast on CUDA (bf16, or fp16 with a gradient scaler) and in plain fp32 on the CPU, where
+``bf16`` autocast is a choice (fast on CPUs with bf16 instructions, slow on others). Thread
+counts are the caller's choice.
 """
 
 from __future__ import annotations
@@ -19,53 +21,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augsearch.bases import BatchAugment
 from augsearch.data import ImageSet
 from augsearch.errors import AugsearchError, ConfigError, first_line
 from augsearch.families import jsd_loss
 from augsearch.registry import Registry
 
-BatchAugment = Callable[[torch.Tensor], torch.Tensor]
+PRECISIONS: Registry[str] = Registry("precision")
+"""The arithmetic of the forward pass, each with what it means."""
+PRECISIONS.register("auto", "autocast on CUDA (bf16, else fp16 with a gradient scaler), fp32 on the CPU")
+PRECISIONS.register("fp32", "no autocast on any device")
+PRECISIONS.register("bf16", "bf16 autocast on any device (fast on CPUs with bf16 instructions, slow on others)")
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 in [0, 1] (the models' input contract), channels_last."""
     return images.float().div_(255.0).contiguous(memory_format=torch.channels_last)
-
-
-def random_crop_flip(*, padding: int = 4, flip: bool = True) -> BatchAugment:
-    """The standard CIFAR baseline augmentation, batched on uint8 tensors on any device.
-
-    Zero-pads by ``padding``, takes a random crop of the original size per image, and
-    mirrors half the images horizontally when ``flip`` (leave it off for digits or text).
-    Randomness comes from torch's generator for the batch's device.
-    """
-    if padding < 0:
-        raise ConfigError(f"padding must be >= 0, got {padding}")
-
-    def augment(images: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = images.shape
-        device = images.device
-        padded = F.pad(images, (padding,) * 4)
-        dy = torch.randint(0, 2 * padding + 1, (n, 1), device=device)
-        dx = torch.randint(0, 2 * padding + 1, (n, 1), device=device)
-        rows = (dy + torch.arange(h, device=device))[:, :, None]
-        cols = (dx + torch.arange(w, device=device))[:, None, :]
-        batch = torch.arange(n, device=device)[:, None, None]
-        out = padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-        if flip:
-            mirror = torch.rand(n, device=device) < 0.5
-            out = torch.where(mirror[:, None, None, None], out.flip(3), out)
-        return out.contiguous()
-
-    return augment
-
-
-BASES: Registry[Callable[[], BatchAugment | None]] = Registry("base augmentation")
-"""The augmentation every training image gets after the policy: ``crop-flip`` (pad 4, random
-crop, horizontal flip; the CIFAR default), ``flip`` (horizontal flip only), ``none``."""
-BASES.register("crop-flip", lambda: random_crop_flip(padding=4, flip=True))
-BASES.register("flip", lambda: random_crop_flip(padding=0, flip=True))
-BASES.register("none", lambda: None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +54,7 @@ class Recipe:
     warmup_epochs: float = 0.0
     ema_decay: float | None = None
     compile: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _check_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
@@ -95,6 +67,7 @@ class Recipe:
             raise ConfigError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        check_precision(self.precision)
 
     def lr_at(self, step: int, total: int, steps_per_epoch: int) -> float:
         warmup = round(self.warmup_epochs * steps_per_epoch)
@@ -164,7 +137,7 @@ def fit(
     ema = copy.deepcopy(model).eval() if recipe.ema_decay is not None else None
     if recipe.compile:  # in place, after the EMA copy: the state dict keeps its keys
         model.compile()
-    amp_dtype, scaler = _mixed_precision(device)
+    amp_dtype, scaler = _mixed_precision(device, recipe.precision)
     history: list[dict] = []
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -217,7 +190,8 @@ def fit(
             if evaluate_on is not None:
                 for prefix, net in (("", model), ("ema_", ema)):
                     if net is not None:
-                        result = evaluate(net, evaluate_on.images, evaluate_on.labels, device=device)
+                        result = evaluate(net, evaluate_on.images, evaluate_on.labels, device=device,
+                                          precision=recipe.precision)
                         metrics |= {f"{prefix}test_acc": result["accuracy"], f"{prefix}test_loss": result["loss"]}
             history.append(metrics)
             if checkpoint is not None:
@@ -297,9 +271,11 @@ def train_proxy(
     augment: BatchAugment | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     compile: bool = False,
+    precision: str = "auto",
 ) -> list[dict]:
     """Train a search's proxy in place (:func:`fit` without warmup, mixing or EMA); returns the history."""
-    recipe = Recipe(epochs, batch_size, lr, weight_decay, momentum, label_smoothing, compile=compile)
+    recipe = Recipe(epochs, batch_size, lr, weight_decay, momentum, label_smoothing, compile=compile,
+                    precision=precision)
     return fit(model, train, recipe, device=device, seed=seed, augment=augment, on_epoch=on_epoch).history
 
 
@@ -310,9 +286,11 @@ def evaluate(
     *,
     batch_size: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str = "auto",
 ) -> dict:
     """Score ``model`` on uint8 images; per-sample results let a scorer combine several draws.
-    ``batch_size`` defaults to :func:`eval_batch_size`'s for the device.
+    ``batch_size`` defaults to :func:`eval_batch_size`'s for the device; ``precision`` is one of
+    :data:`PRECISIONS`.
 
     Returns ``loss`` (mean cross-entropy), ``accuracy``, and on the CPU ``per_sample_correct``
     (bool, N) and ``per_sample_loss`` (float32, N). The model's train/eval mode is restored.
@@ -332,7 +310,7 @@ def evaluate(
             f"{tuple(labels.shape)} labels for {images_uint8.shape[0]} images"
         )
     model.to(device, memory_format=torch.channels_last)
-    amp_dtype, _ = _mixed_precision(device)
+    amp_dtype, _ = _mixed_precision(device, check_precision(precision))
     losses, hits = [], []
     was_training = model.training
     model.eval()
@@ -386,10 +364,15 @@ def _place(images: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, bo
     return images.pin_memory(), False
 
 
-def _mixed_precision(device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+def check_precision(precision: str) -> str:
+    PRECISIONS.get(precision)  # an unknown name is an error that lists the known ones
+    return precision
+
+
+def _mixed_precision(device: torch.device, precision: str) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
     """Autocast dtype (None = fp32) and a scaler that is only active for fp16."""
-    if device.type != "cuda":
-        return None, torch.amp.GradScaler("cpu", enabled=False)
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None, torch.amp.GradScaler(device.type, enabled=False)
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16, torch.amp.GradScaler(device.type, enabled=False)
     return torch.float16, torch.amp.GradScaler("cuda", enabled=True)

@@ -132,3 +132,21 @@ def write_two_tone_folder(root: Path, *, n: int, size: int = 16) -> Path:
             img[y:y + 5, x:x + 5] = fg
             Image.fromarray(img).save(root / label / f"{i}.png")
     return root
+
+
+def write_arrows_folder(root: Path, *, n: int, size: int = 16) -> Path:
+    """An image folder of two classes, n images each: an arrow pointing 'left' or 'right' (a bar and
+    a triangular head, dark on a light, noisy background, at a random height). A mirror turns one
+    class into the other, so a base that flips makes the classes indistinguishable."""
+    rng = np.random.default_rng(0)
+    for label in ("left", "right"):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((size, size, 3), 220, np.uint8) - rng.integers(0, 20, (size, size, 3), dtype=np.uint8)
+            y = int(rng.integers(4, size - 4))
+            img[y - 1:y + 1, 2:size - 2] = 30  # the shaft
+            for k in range(4):  # the head, at the tip: widest next to the shaft
+                x = 2 + k if label == "left" else size - 3 - k
+                img[y - k - 1:y + k + 1, x] = 30
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root

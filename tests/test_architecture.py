@@ -1,17 +1,22 @@
-"""The package's shape: its import graph has no cycles, counting imports inside functions too.
+"""The package's shape: its import graph has no cycles, counting imports inside functions too, and
+every import runs from a layer to itself or a lower one, as ``docs/architecture.md`` lists them.
 
-Layers import downwards only; a module that needs to call "up" is a sign that the function
-belongs to the upper module (see the README's "Architecture").
+A module that needs to call "up" is a sign that the function belongs to the upper module.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+from fnmatch import fnmatch
 from pathlib import Path
+
+import pytest
 
 import augsearch
 
 PACKAGE = Path(augsearch.__file__).parent
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 
 
 def module_name(path: Path) -> str:
@@ -87,11 +92,47 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_lower_layers_do_not_import_upper_ones():
+def layers(text: str) -> list[list[str]]:
+    """The layer list of ``docs/architecture.md``: one list of module patterns per numbered line
+    between the two markers, lowest first (``search.*`` stands for every module of the package)."""
+    block = text.split("<!-- layers:")[1].split("<!-- end of layers -->")[0]
+    found = []
+    for line in block.splitlines():
+        if re.match(r"\d+\. ", line):
+            found.append([f"augsearch.{name}" if name != "augsearch" else name
+                          for name in re.findall(r"`([\w.*]+)`", line.split(":")[0])])
+    return found
+
+
+def layer_of(module: str, order: list[list[str]]) -> list[int]:
+    """The layers that name ``module``: by its own name, else by a pattern (``viz.cli`` is a command
+    while the rest of ``viz.*`` draws)."""
+    named = [i for i, patterns in enumerate(order) if module in patterns]
+    return named or [i for i, patterns in enumerate(order) if any(fnmatch(module, p) for p in patterns)]
+
+
+@pytest.fixture(scope="module")
+def order() -> list[list[str]]:
+    found = layers(ARCHITECTURE.read_text())
+    assert len(found) > 10, "docs/architecture.md lists the layers"
+    return found
+
+
+def test_every_module_is_in_exactly_one_layer(order):
+    for module in import_graph():
+        assert len(layer_of(module, order)) == 1, f"{module} must be in one layer of docs/architecture.md"
+
+
+def test_no_import_runs_from_a_lower_layer_up(order):
     graph = import_graph()
-    policy_layer = {"augsearch.ops", "augsearch.conventions", "augsearch.plans", "augsearch.policy",
-                    "augsearch.tvsample", "augsearch.families", "augsearch.mixing"}
-    for module in policy_layer:
-        upper = {m for m in graph[module] if m.startswith(("augsearch.export", "augsearch.files", "augsearch.specs",
-                                                           "augsearch.search", "augsearch.viz", "augsearch.cli"))}
-        assert not upper, f"{module} imports {upper}"
+    upward = [(m, t) for m, targets in graph.items() for t in targets
+              if layer_of(t, order)[0] > layer_of(m, order)[0]]
+    assert upward == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    order = layers("<!-- layers: x -->\n1. `errors`: low\n2. `search.*`, `viz`: high\n<!-- end of layers -->")
+    assert order == [["augsearch.errors"], ["augsearch.search.*", "augsearch.viz"]]
+    assert layer_of("augsearch.search.run", order) == [1] and layer_of("augsearch.errors", order) == [0]
+    assert layer_of("augsearch.ops", order) == []
+    assert layer_of("augsearch.viz.cli", [["augsearch.viz.*"], ["augsearch.viz.cli"]]) == [1]

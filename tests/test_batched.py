@@ -264,7 +264,9 @@ class _ThreadsSeen:
 
 def test_run_local_uses_cpus_per_trial_threads_and_restores_the_callers():
     pytest.importorskip("optuna")  # augsearch.search needs it; a bare GPU machine may lack it
-    from augsearch.search.engines import Resources, run_local
+    from augsearch.jobs.engines import LocalEngine, Resources
+
+    run_local = LocalEngine()
 
     previous = torch.get_num_threads()
     try:

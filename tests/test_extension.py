@@ -17,7 +17,7 @@ from augsearch.data import DATASETS, ImageSet
 from augsearch.models import MODELS
 from augsearch.policy import Augment, PolicyData
 from augsearch.search.objectives import OBJECTIVES
-from augsearch.search.protocols import Objective, Scorer, Space, Split
+from augsearch.search.protocols import Objective, Report, Scorer, Space, Split
 from augsearch.search.rundir import RunDir, Store
 from augsearch.search.spaces import SPACES
 
@@ -51,8 +51,8 @@ class Gentle(Objective):
     def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:
         images = split.augment_data.images.to(device)
 
-        def score(policy: PolicyData, seed: int) -> dict[str, float]:
-            assert isinstance(policy, Augment)
+        def score(policy: PolicyData, seed: int, *, report: Report | None = None) -> dict[str, float]:
+            assert isinstance(policy, Augment)  # no training: nothing to report
             out = policy(images, generator=torch.Generator().manual_seed(seed))
             change = (out.float() - images.float()).abs().mean().item()
             return {"score": -change, "change": change}

@@ -12,7 +12,7 @@ from tensorboardX.proto.event_pb2 import Event
 
 from augsearch import load_policy
 from augsearch.cli import main
-from augsearch.loggers import TrialScalars
+from augsearch.search.progress import TrialScalars
 from augsearch.search.rundir import RunDir, Trial
 
 

@@ -13,18 +13,19 @@ from conftest import write_two_tone_folder
 
 import augsearch
 from augsearch import AugMix, CutMix, Mixup, Policy
+from augsearch.bases import random_crop_flip
 from augsearch.cli import main
 from augsearch.data import load_dataset, load_train_test
 from augsearch.errors import AugsearchError, ConfigError
 from augsearch.models import build_model
+from augsearch.pipeline import pipeline
 from augsearch.proof import compare as compare_module
 from augsearch.proof import stats
 from augsearch.proof.compare import CompareWork
-from augsearch.proof.train import pipeline
 from augsearch.search.config import resolve as resolve_run
 from augsearch.search.run import search
 from augsearch.search.spaces import FAST_AA_OPS
-from augsearch.trainer import Recipe, fit, random_crop_flip
+from augsearch.trainer import Recipe, fit
 
 # ----------------------------------------------------------------------------- the arithmetic
 
@@ -183,6 +184,43 @@ def test_a_harmful_policy_is_worse_than_none(tmp_path):
     (versus_none,) = summary["differences"]
     assert versus_none["versus"] == "none" and versus_none["verdict"] == stats.WORSE, summary
     assert summary["holdout"]["kind"] == "val fraction" and summary["test_size"] == 30
+    assert any("no augmentation policy beats none" in w for w in summary["warnings"]), summary["warnings"]
+    assert "**Warning:** no augmentation policy beats none" in (tmp_path / "c" / "compare.md").read_text()
+
+
+def _results(top1: dict[int, list[float]], train_acc: dict[int, float]) -> list[dict]:
+    return [{"arm": arm, "seed": seed, "top1": value, "train_acc": train_acc[arm]}
+            for arm, values in top1.items() for seed, value in enumerate(values)]
+
+
+REGIME_ARMS = [compare_module.Arm("found", "found.yaml", "tested"), compare_module.Arm("none", "none", "control"),
+               compare_module.Arm("trivial", "trivial", "control")]
+
+
+def test_compare_says_when_augmentation_does_not_pay_at_its_budget():
+    # trivial beats none on every seed by about 2 points and the model fits its data: the regime is right
+    pays = compare_module.summarize(REGIME_ARMS, _results(
+        {0: [0.74, 0.75, 0.76], 1: [0.72, 0.73, 0.735], 2: [0.741, 0.752, 0.757]}, {0: 0.9, 1: 0.995, 2: 0.8}),
+        [0, 1, 2])
+    assert pays["warnings"] == []
+    # none is best: no policy beats it, whatever the tested policy does against the other controls
+    short = compare_module.summarize(REGIME_ARMS, _results(
+        {0: [0.60, 0.61, 0.62], 1: [0.612, 0.605, 0.63], 2: [0.58, 0.59, 0.60]}, {0: 0.97, 1: 0.99, 2: 0.97}),
+        [0, 1, 2], budget="this budget (small-cnn, 30 epochs)")
+    (warning,) = short["warnings"]
+    assert ("no augmentation policy beats none (the base augmentation alone) at this budget (small-cnn, 30 "
+            "epochs)") in warning
+    assert "--epochs" in warning and "--model" in warning
+    # a model that cannot fit even without augmentation: its verdicts say little either
+    underfit = compare_module.summarize(REGIME_ARMS, _results(
+        {0: [0.74, 0.75, 0.76], 1: [0.72, 0.73, 0.735], 2: [0.741, 0.752, 0.757]}, {0: 0.6, 1: 0.78, 2: 0.55}),
+        [0, 1, 2])
+    (warning,) = underfit["warnings"]
+    assert "underfits" in warning and "78.0 %" in warning and "with none" in warning
+    # without a none arm, the best-fitting policy stands for the model
+    no_none = [REGIME_ARMS[0], REGIME_ARMS[2]]
+    fits = compare_module.summarize(no_none, _results({0: [0.7, 0.7], 1: [0.6, 0.6]}, {0: 0.99, 1: 0.5}), [0, 1])
+    assert fits["warnings"] == [] and fits["policies"][0]["train_acc"] == 0.99
 
 
 def test_compare_run_dir_uses_the_search_and_a_random_control_of_its_shape(tmp_path, capsys):

@@ -108,7 +108,8 @@ def test_report_of_an_old_summary_without_these_keys_still_renders(tiny_run):
 def test_cli_prints_warnings_to_stderr_even_when_quiet(tmp_path, capsys, monkeypatch, quiet):
     monkeypatch.setattr(run_module, "SATURATED", 0.0)  # any best-of-k median counts as saturated
     out = tmp_path / "run"
-    assert main(["run", *TINY_FLAGS, "--out", str(out), "--quiet" if quiet else "--no-quiet"]) == 0
+    assert main(["run", *TINY_FLAGS, "--score", "best-of-k", "--out", str(out),
+                 "--quiet" if quiet else "--no-quiet"]) == 0
     captured = capsys.readouterr()
     warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
     saturated = [w for w in warnings if w.startswith("warning: candidate scores are saturated near 1.0")]
@@ -124,6 +125,39 @@ def test_cli_prints_warnings_to_stderr_even_when_quiet(tmp_path, capsys, monkeyp
 
 
 def test_cli_prints_no_warning_lines_when_there_are_none(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(run_module, "proxy_warnings", lambda *args: [])
+    monkeypatch.setattr(run_module, "proxy_warnings", lambda *args, **kwargs: [])
     assert main(["run", *TINY_FLAGS, "--out", str(Path(tmp_path) / "run"), "--quiet"]) == 0
     assert "warning:" not in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- trained searches
+
+def test_a_trained_search_whose_candidates_all_stay_near_chance_warns():
+    found = proxy_warnings({}, 0.1, 0.15, "accuracy", best_trained=0.153)
+    assert len(found) == 1 and found[0].startswith("every candidate's proxy is near chance (best held-out accuracy "
+                                                   "0.15, chance 0.10)") and "--epochs" in found[0]
+    assert proxy_warnings({}, 0.1, 0.3, "accuracy", best_trained=0.33) == []
+    assert proxy_warnings({}, 0.1, -2.2, "loss", best_trained=0.2)  # whatever the score rule
+
+
+def test_randaugment_trained_for_one_epoch_says_its_scores_mean_little(tmp_path, capsys):
+    # the example: one epoch of small-cnn on digits picks a grid point from scores near chance
+    out = tmp_path / "ra"
+    assert main(["run", "--space", "randaugment", "--engine", "local", "--subset", "300", "--epochs", "1",
+                 "--batch-size", "64", "--trials", "4", "--lr", "0.001", "--no-report", "--out", str(out),
+                 "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"] == 4 and summary["proxy"]["best_score"] < 0.325  # near chance: the premise holds
+    assert any(w.startswith("every candidate's proxy is near chance") for w in summary["warnings"])
+    assert "warning: every candidate's proxy is near chance" in capsys.readouterr().err
+
+
+def test_the_default_main_job_tells_its_candidates_apart(tmp_path, capsys):
+    # `augsearch run --space fast-aa` as a new user first runs it (in-process: the same trials as on Ray)
+    out = tmp_path / "main"
+    assert main(["run", "--space", "fast-aa", "--engine", "local", "--no-report", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["score"] == "loss" and summary["warnings"] == []
+    assert "warning:" not in capsys.readouterr().err
+    scores = sorted(t["score"] for t in map(json.loads, (out / "trials.jsonl").read_text().splitlines()))
+    assert len(set(scores)) == len(scores) == 80  # every candidate its own score: nothing tied at a ceiling

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from augsearch.search.raycluster import RAY_TEMP_DIR
+from augsearch.jobs.raycluster import RAY_TEMP_DIR
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")

@@ -102,8 +102,9 @@ def test_a_remote_task_writes_nothing_itself_and_the_driver_records_what_it_send
     from augsearch.registry import build
     from augsearch.search.config import resolve
     from augsearch.search.objectives import OBJECTIVES
+    from augsearch.search.runners import SplitWork
     from augsearch.search.spaces import SPACES
-    from augsearch.search.study import Budget, SplitWork
+    from augsearch.search.study import Budget
 
     cfg = resolve(overrides=dict(dataset="digits", subset=200, epochs=1, batch_size=64, folds=1, trials=3, top_n=1,
                                  startup_trials=1, num_sub_policies=2, draws=1, engine="local",

@@ -21,8 +21,9 @@ from augsearch.search.config import resolve
 from augsearch.search.objectives import OBJECTIVES
 from augsearch.search.run import search
 from augsearch.search.rundir import RunDir, Trial
+from augsearch.search.runners import SplitWork
 from augsearch.search.spaces import FAST_AA_OPS, SPACES
-from augsearch.search.study import Budget, SplitWork, kept
+from augsearch.search.study import Budget, kept
 
 TINY = dict(dataset="digits", subset=300, epochs=2, batch_size=64, folds=2, trials=4, top_n=2, startup_trials=2,
             num_sub_policies=2, num_ops=2, draws=2, engine="local")

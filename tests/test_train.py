@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from augsearch.bases import random_crop_flip
 from augsearch.data import ImageSet, load_dataset
 from augsearch.errors import AugsearchError, ConfigError
 from augsearch.models import build_model
-from augsearch.trainer import eval_batch_size, evaluate, random_crop_flip, to_float, train_proxy
+from augsearch.trainer import eval_batch_size, evaluate, to_float, train_proxy
 
 
 @pytest.fixture(scope="module")

@@ -200,7 +200,7 @@ def test_the_same_generator_gives_the_same_recipe_images():
     ({"policy": {"kind": "mixup", "num_classes": 3}}, "policy.kind"), ({"policy": {"kind": "nope"}}, "policy.kind"),
     ({"policy": {"kind": "augmix", "jsd": True}}, "policy.jsd"), ({"policy": {"kind": "randaugment", "n": -1}},
                                                                    "policy.n"),
-    ({"policy": "randaugment"}, "policy"), ({"base": "crop"}, "base"), ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"policy": "randaugment"}, "policy"), ({"base": "crops"}, "base"), ({"label_smoothing": 1.0}, "label_smoothing"),
     ({"num_classes": 1}, "num_classes"), ({"colour": 1}, "colour"),
 ])
 def test_bad_recipes_are_one_line_errors_naming_the_field(change, place):

@@ -4,6 +4,7 @@ imported inside the functions (see :mod:`augsearch.policy_cli`)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from augsearch.commands import command
@@ -81,4 +82,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         print(markdown(summary), end="")
     print(f"{cfg.out}/compare.md")
+    for warning in summary.get("warnings", []):  # also with --quiet: they say the verdicts may mean little
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -23,20 +24,20 @@ import optuna
 import torch
 import yaml
 
-from augsearch import options
-from augsearch.data import TrainTest
+from augsearch import options, presets
+from augsearch.data import ImageSet, TrainTest
 from augsearch.errors import ConfigError, first_line
+from augsearch.jobs.engines import ENGINES, Resources
+from augsearch.jobs.workdir import WorkDir, complete_lines, drop_torn_tail
 from augsearch.options import option
 from augsearch.policy import Policy, PolicyData
 from augsearch.proof import stats
 from augsearch.proof.train import NO_POLICY, TrainConfig, load_data, run_training
 from augsearch.registry import Registry, build
-from augsearch.search.config import load_run_config
-from augsearch.search.engines import ENGINES, Resources
+from augsearch.search.config import RunConfig, load_run_config
 from augsearch.search.run import held_out
 from augsearch.search.spaces import SPACES
 from augsearch.specs import load_policy
-from augsearch.workdir import WorkDir, complete_lines, drop_torn_tail
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Context:
     space: str | None
     folder: Path
     seed: int
+    data: ImageSet | None = None
 
 
 Control = Callable[[Context], Arm | str]
@@ -88,6 +90,8 @@ def _random(context: Context) -> Arm | str:
         shape = {"num_sub_policies": len(context.tested),
                  "num_ops": max(len(sp.ops) for sp in context.tested.sub_policies)}
     space = build(SPACES.get(name), shape)
+    if context.data is not None:
+        space = space.adapt(context.data)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=context.seed))
     candidate = space.candidate(study.ask(space.distributions()).params)
@@ -134,7 +138,7 @@ class CompareConfig(TrainConfig):
 
 
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CompareConfig:
-    cfg = options.resolve(CompareConfig, file=file, overrides=overrides)
+    cfg = options.resolve(CompareConfig, file=file, overrides=overrides, preset=presets.training)
     cfg.recipe()
     if cfg.seeds < 1:
         raise ConfigError(f"seeds must be at least 1 (got {cfg.seeds})")
@@ -144,6 +148,18 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
         out = str(Path(cfg.run_dir) / "compare") if cfg.run_dir else options.default_out("compare")
         cfg = dataclasses.replace(cfg, out=out)
     return cfg
+
+
+def resolve_for_run(run_dir: str | Path, run: RunConfig) -> CompareConfig:
+    """The comparison of ``augsearch run --compare``: the found policy against the controls, trained
+    as the run's final training (its model, batch size, learning rate, weight decay, label
+    smoothing, precision and base, for ``compare_epochs``), over ``seeds``, on the run's engine."""
+    return resolve(overrides={
+        "run_dir": str(run_dir), "model": run.model, "epochs": run.compare_epochs, "seeds": run.seeds,
+        "batch_size": run.batch_size, "lr": run.lr, "weight_decay": run.weight_decay,
+        "label_smoothing": run.label_smoothing, "precision": run.precision, "base": run.base, "engine": run.engine,
+        "cpus_per_trial": run.cpus_per_trial, "gpus_per_trial": run.gpus_per_trial, "address": run.address,
+        "seed": run.seed})
 
 
 class CompareDir(WorkDir):
@@ -225,7 +241,7 @@ class CompareWork:
                                   threads=self.threads, device=device.type)
         metrics = run_training(cfg, resume=(job / "config.yaml").exists(), data=self.data)
         return {"arm": arm, "seed": seed, "top1": float(metrics["top1"]), "loss": metrics["loss"],
-                "seconds": metrics["seconds"]}
+                "train_acc": metrics["train_acc"], "seconds": metrics["seconds"]}
 
     def remote(self, channel: Any) -> CompareWork:
         return dataclasses.replace(self, channel=channel)
@@ -244,15 +260,15 @@ class CompareWork:
 _JOB_FILE = re.compile(r"jobs/arm\d+-s-?\d+/[\w-][\w.-]*")
 
 
-def make_arms(cfg: CompareConfig, folder: CompareDir, tested: str | None, space: str | None) -> tuple[list[Arm],
-                                                                                                     dict[str, str]]:
+def make_arms(cfg: CompareConfig, folder: CompareDir, tested: str | None, space: str | None, *,
+              data: ImageSet | None = None) -> tuple[list[Arm], dict[str, str]]:
     """The tested policy, the other candidates and the controls; and why a control was left out."""
     arms = [Arm(Path(p).stem if Path(p).suffix else p, p, "tested" if i == 0 else "candidate")
             for i, p in enumerate(cfg.policies)]
     if tested is not None and not cfg.policies:
         arms = [Arm("searched", tested, "tested")]
     context = Context(load_policy(arms[0].policy) if arms and arms[0].policy != NO_POLICY else None, space,
-                      folder.path / "policies", cfg.seed)
+                      folder.path / "policies", cfg.seed, data)
     skipped: dict[str, str] = {}
     for name in cfg.controls:
         made = CONTROLS.get(name)(context)
@@ -289,7 +305,7 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
         if resume:
             arms, skipped = folder.arms()
         else:
-            arms, skipped = make_arms(cfg, folder, tested, space)
+            arms, skipped = make_arms(cfg, folder, tested, space, data=data.train)
             folder.config_file.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
             folder.write_json(folder.arms_file, {"arms": [dataclasses.asdict(a) for a in arms], "skipped": skipped})
         seeds = [cfg.seed + i for i in range(cfg.seeds)]
@@ -313,7 +329,8 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
         if missing:
             raise KeyboardInterrupt(f"{len(jobs) - len(missing)} of {len(jobs)} jobs are done; continue with: "
                                     f"augsearch compare --resume {folder.path}")
-        summary = summarize(arms, results, seeds) | {
+        budget = f"this budget ({train.model}, {train.epochs} epochs)"
+        summary = summarize(arms, results, seeds, budget=budget) | {
             "skipped_controls": skipped, "dataset": train.dataset, "model": train.model, "epochs": train.epochs,
             "base": train.base, "holdout": {k: v for k, v in data.holdout.items() if k != "test_indices"},
             "train_size": len(data.train), "test_size": len(data.test), "seeds": seeds,
@@ -343,13 +360,18 @@ def _plain(cfg: CompareConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
-def summarize(arms: Sequence[Arm], results: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
-    """Per policy: its top-1 values, mean, std and interval; per control: the tested policy's paired
-    difference to it and the verdict."""
+def summarize(arms: Sequence[Arm], results: Sequence[dict[str, Any]], seeds: Sequence[int], *,
+              budget: str = "this budget") -> dict[str, Any]:
+    """Per policy: its top-1 values, mean, std and interval, and its mean final training accuracy; per
+    control: the tested policy's paired difference to it and the verdict; and the warnings of
+    :func:`regime_warnings` (``budget`` names the training in them)."""
     by_arm = {i: {r["seed"]: r["top1"] for r in results if r["arm"] == i and r["seed"] in seeds}
               for i in range(len(arms))}
+    fitted = {i: [r["train_acc"] for r in results if r["arm"] == i and r["seed"] in seeds
+                  and isinstance(r.get("train_acc"), float)] for i in range(len(arms))}
     rows = [{**dataclasses.asdict(arm), "values": [by_arm[i][s] for s in seeds if s in by_arm[i]],
-             **stats.estimate(list(by_arm[i].values())).to_dict()} for i, arm in enumerate(arms)]
+             **stats.estimate(list(by_arm[i].values())).to_dict(),
+             "train_acc": statistics.fmean(fitted[i]) if fitted[i] else None} for i, arm in enumerate(arms)]
     tested = next((i for i, a in enumerate(arms) if a.role == "tested"), None)
     differences = []
     if tested is not None:
@@ -358,7 +380,36 @@ def summarize(arms: Sequence[Arm], results: Sequence[dict[str, Any]], seeds: Seq
                 diff = stats.paired(by_arm[tested], by_arm[i])
                 differences.append({"versus": arm.name, **diff.to_dict(), "verdict": stats.verdict(diff)})
     return {"level": stats.LEVEL, "tested": None if tested is None else arms[tested].name, "policies": rows,
-            "differences": differences}
+            "differences": differences, "warnings": regime_warnings(arms, by_arm, rows, budget=budget)}
+
+
+UNDERFIT = 0.95
+"""A task model underfits when even its best-fitting policy (no policy, where that is an arm) ends
+its training below this accuracy on its own training batches: a model that cannot fit the data it
+has gains nothing from more varied data, so augmentation cannot pay in that budget."""
+
+
+def regime_warnings(arms: Sequence[Arm], by_arm: dict[int, dict[int, float]], rows: Sequence[dict[str, Any]], *,
+                    budget: str) -> list[str]:
+    """Plain sentences on a budget in which augmentation does not pay, each with what to change: no
+    policy beats ``none`` with a paired interval above zero, or the task model underfits."""
+    found = []
+    change = ("train longer (--epochs) or a larger --model, e.g. --preset resnet20-160 (see docs/regime.md), "
+              "before trusting a verdict for longer training")
+    none = next((i for i, a in enumerate(arms) if a.policy == NO_POLICY), None)
+    others = [i for i, a in enumerate(arms) if a.policy != NO_POLICY]
+    if none is not None and others and all(stats.verdict(stats.paired(by_arm[i], by_arm[none])) != stats.BETTER
+                                           for i in others):
+        found.append(f"no augmentation policy beats none (the base augmentation alone) at {budget}: augmentation "
+                     f"does not pay in this regime, so these verdicts say little about training longer or larger "
+                     f"models, where strong policies usually win; {change}")
+    fits = [(r["train_acc"], r["name"]) for r in rows if r["train_acc"] is not None]
+    reference = [f for f in fits if f[1] == "none"] or sorted(fits, reverse=True)[:1]
+    if reference and reference[0][0] < UNDERFIT:
+        acc, name = reference[0]
+        found.append(f"the task model underfits at {budget}: training accuracy {100 * acc:.1f} % with {name}, "
+                     f"far from 100 %; a model that cannot fit its data gains little from augmentation; {change}")
+    return found
 
 
 def _pct(value: float | None) -> str:
@@ -370,11 +421,12 @@ def markdown(summary: dict[str, Any]) -> str:
     level = round(100 * summary["level"])
     lines = [f"Top-1 on {summary['test_size']} held-out images ({summary['holdout']['kind']}), {summary['model']}, "
              f"{summary['epochs']} epochs, base {summary['base']}, seeds {summary['seeds']}.", "",
-             f"| policy | role | mean top-1 % | std | {level}% CI | runs |", "|---|---|---|---|---|---|"]
+             f"| policy | role | mean top-1 % | std | {level}% CI | runs | train acc % |",
+             "|---|---|---|---|---|---|---|"]
     for row in summary["policies"]:
         ci = "-" if row["low"] is None else f"{_pct(row['low'])} .. {_pct(row['high'])}"
         lines.append(f"| {row['name']} | {row['role']} | {_pct(row['mean'])} | {_pct(row['std'])} | {ci} "
-                     f"| {row['n']} |")
+                     f"| {row['n']} | {_pct(row.get('train_acc'))} |")
     if summary["differences"]:
         lines += ["", f"Paired difference of {summary['tested']} to each policy over the same seeds "
                       "(percentage points; the verdict comes from the interval):", "",
@@ -384,6 +436,8 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {d['versus']} | {_pct(d['mean'])} | {ci} | {d['n']} | {d['verdict']} |")
     for name, why in summary.get("skipped_controls", {}).items():
         lines.append(f"\nControl {name} left out: {why}.")
+    for warning in summary.get("warnings", []):
+        lines.append(f"\n**Warning:** {warning}.")
     return "\n".join(lines) + "\n"
 
 

@@ -23,20 +23,20 @@ import torch
 import yaml
 from rich.console import Console
 
-from augsearch import options
+from augsearch import options, presets
+from augsearch.bases import BASES
 from augsearch.data import DATASETS, TrainTest, load_train_test
 from augsearch.errors import ConfigError
-from augsearch.families import AugMix
+from augsearch.jobs.workdir import WorkDir
 from augsearch.loggers import Scalars
-from augsearch.mixing import Mixup
 from augsearch.models import MODELS, build_model
 from augsearch.options import option
-from augsearch.policy import Augment, PolicyData
-from augsearch.recipe import AugmentationRecipe
+from augsearch.pipeline import pipeline
+from augsearch.policy import PolicyData
+from augsearch.presets import PRESETS
 from augsearch.schedule import Schedule
 from augsearch.specs import load_policy
-from augsearch.trainer import BASES, BatchAugment, Mix, Recipe, Views, evaluate, fit
-from augsearch.workdir import WorkDir
+from augsearch.trainer import PRECISIONS, Recipe, evaluate, fit
 
 NO_POLICY = "none"
 
@@ -46,6 +46,8 @@ class TrainConfig:
     """Every option of ``augsearch train``; the metadata feeds ``--help``."""
 
     policy: str = option(NO_POLICY, "a policy file, a bundled name, a spec, or none (the base only)")
+    preset: str | None = option(None, "a named training budget that sets the model, epochs and recipe (options "
+                                "given here override it)", choices=PRESETS)
     dataset: str = option("digits", "training data", names=DATASETS)
     val: str | None = option(None, "held-out data (default: the dataset's test split, else --val-fraction)",
                              names=DATASETS)
@@ -67,15 +69,18 @@ class TrainConfig:
     threads: int | None = option(None, "torch CPU threads (default: every core this process may use)")
     device: str | None = option(None, "cpu or cuda (default: cuda when present)")
     compile: bool = option(False, "torch.compile the model (compiling takes a while: pays on long GPU runs)")
+    precision: str = option("auto", "arithmetic of the forward pass: auto (bf16/fp16 autocast on CUDA, fp32 on "
+                            "the CPU), fp32, or bf16 (also on the CPU: fast where it has bf16 instructions)",
+                            choices=PRECISIONS)
     out: str | None = option(None, "run directory (default: runs/<timestamp>-train)")
 
     def recipe(self) -> Recipe:
         return Recipe(self.epochs, self.batch_size, self.lr, self.weight_decay, 0.9, self.label_smoothing,
-                      min(self.warmup_epochs, self.epochs), self.ema, self.compile)
+                      min(self.warmup_epochs, self.epochs), self.ema, self.compile, self.precision)
 
 
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    cfg = options.resolve(TrainConfig, file=file, overrides=overrides)
+    cfg = options.resolve(TrainConfig, file=file, overrides=overrides, preset=presets.training)
     cfg.recipe()  # range checks of the training options
     if not 0 < cfg.val_fraction < 1:
         raise ConfigError(f"val_fraction must be between 0 and 1 (got {cfg.val_fraction})")
@@ -111,39 +116,6 @@ class TrainDir(WorkDir):
         if not self.config_file.exists():
             raise ConfigError(f"{self.path} is not a training run (no config.yaml)")
         return resolve(overrides=options.read_file(TrainConfig, self.config_file))
-
-
-def pipeline(policy: PolicyData | None, base: BatchAugment | None, *,
-             num_classes: int) -> tuple[BatchAugment | None, Mix | None, Views | None]:
-    """What the training loop does to each batch: (augment, mix, views) for ``policy``."""
-    if policy is None:
-        return base, None, None
-    if isinstance(policy, AugmentationRecipe):
-        if policy.num_classes not in (None, num_classes):
-            raise ConfigError(f"the recipe is for {policy.num_classes} classes, the data has {num_classes}")
-        def augment_recipe(batch: torch.Tensor) -> torch.Tensor:
-            return policy.image(batch, default_base=base)
-
-        def mix(batch: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return policy.batch(batch, labels, num_classes=num_classes)
-        return augment_recipe, mix if policy.mixes else None, None
-    if isinstance(policy, Mixup):
-        if policy.num_classes != num_classes:
-            raise ConfigError(f"the {policy.kind} policy is for {policy.num_classes} classes, the data has "
-                              f"{num_classes}: set num_classes={num_classes}")
-        return base, policy, None
-    if isinstance(policy, AugMix) and policy.jsd:
-        def views(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            clean = base(batch) if base is not None else batch
-            return policy(clean)
-        return None, None, views
-    if not isinstance(policy, Augment):
-        raise ConfigError(f"augsearch train cannot apply a {policy.kind} policy")
-
-    def augment(batch: torch.Tensor) -> torch.Tensor:
-        out = policy(batch)
-        return base(out) if base is not None else out
-    return augment, None, None
 
 
 @contextmanager
@@ -204,10 +176,10 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | No
         board.close()
         history = result.history  # with the epochs before a resume: metrics.jsonl is rewritten from it
         run.write_whole(run.epochs_file, "".join(json.dumps(m) + "\n" for m in history).encode())
-        final = evaluate(model, data.test.images, data.test.labels, device=device)
+        final = evaluate(model, data.test.images, data.test.labels, device=device, precision=cfg.precision)
         trained = sum(m["seconds"] for m in history)
         metrics = {
-            "top1": final["accuracy"], "loss": final["loss"],
+            "top1": final["accuracy"], "loss": final["loss"], "train_acc": history[-1]["train_acc"],
             **({"ema_top1": history[-1]["ema_test_acc"]} if result.ema is not None else {}),
             "policy": cfg.policy, "policy_kind": None if policy is None else policy.kind, "base": cfg.base,
             "model": cfg.model, "dataset": cfg.dataset, "holdout": {k: v for k, v in data.holdout.items()

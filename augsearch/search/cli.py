@@ -31,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from augsearch import options
     from augsearch.loggers import log_dir
     from augsearch.search.config import RunConfig, resolve
-    from augsearch.search.run import search
+    from augsearch.workflow import search_and_prove
 
     overrides = options.given(args, RunConfig)
     if args.resume:
@@ -39,22 +39,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["out"] = args.resume
     cfg = resolve(file=args.config, overrides=overrides)
     options.check_paths(RunConfig, file=args.config, overrides=overrides)
-    run = search(cfg, resume=bool(args.resume), quiet=args.quiet, tensorboard=log_dir(args.tensorboard))
-    if cfg.compare:
-        from augsearch.proof.compare import compare, markdown
-        from augsearch.proof.compare import resolve as resolve_compare
+    outcome = search_and_prove(cfg, resume=bool(args.resume), quiet=args.quiet, report=args.report,
+                               tensorboard=log_dir(args.tensorboard))
+    run = outcome.run
+    if outcome.comparison is not None and not args.quiet:
+        from augsearch.proof.compare import markdown
 
-        summary_of_compare = compare(resolve_compare(overrides={
-            "run_dir": str(run.path), "model": cfg.model, "epochs": cfg.compare_epochs, "seeds": cfg.seeds,
-            "engine": cfg.engine, "cpus_per_trial": cfg.cpus_per_trial, "gpus_per_trial": cfg.gpus_per_trial,
-            "address": cfg.address, "seed": cfg.seed}), resume=(run.path / "compare" / "config.yaml").exists(),
-            quiet=args.quiet)
-        if not args.quiet:
-            print(markdown(summary_of_compare), end="")
-    if args.report:
-        from augsearch.viz.report import write_report
-
-        write_report(run.path)
+        print(markdown(outcome.comparison), end="")
     summary = json.loads(run.summary_file.read_text())
     if not args.quiet:
         shape = (f"{summary['final_sub_policies']} sub-policies" if "final_sub_policies" in summary
@@ -65,11 +56,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         proxies = f"; proxy clean accuracy {clean} (chance {proxy['chance']:.3f})" if clean else ""
         print(f"searched {summary['trials']} candidate policies in {summary['wall_seconds']:.1f} s "
               f"({summary['failed_trials']} failed{early}){proxies}; final policy: {shape}")
-        if args.report:
-            print(f"report: {run.path / 'report.html'}")
+        if outcome.report is not None:
+            print(f"report: {outcome.report}")
         print(f"use it: augsearch.load_policy({str(run.policy_file)!r}), or augsearch train {run.policy_file}")
     print(run.policy_file)
-    for warning in summary.get("warnings", []):  # also with --quiet: they say the result may mean little
+    compared = (outcome.comparison or {}).get("warnings", [])
+    for warning in [*summary.get("warnings", []), *compared]:  # also with --quiet: the result may mean little
         print(f"warning: {warning}", file=sys.stderr)
     return 0
 

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from augsearch import options
+from augsearch import options, presets
+from augsearch.bases import BASES
 from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
+from augsearch.jobs.engines import ENGINES
 from augsearch.models import MODELS
 from augsearch.options import option
+from augsearch.presets import PRESETS
 from augsearch.registry import build
-from augsearch.search.engines import ENGINES
 from augsearch.search.objectives import OBJECTIVES, SCORE_RULES
 from augsearch.search.rundir import RunDir
 from augsearch.search.spaces import SPACES
-from augsearch.trainer import BASES
+from augsearch.trainer import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class RunConfig:
     """Every option of ``augsearch run``; the metadata feeds ``--help`` and its choices."""
 
     space: str = option("fast-aa", "search space (augsearch spaces)", choices=SPACES)
+    preset: str | None = option(None, "a named training budget: the proxies or candidates train as its final "
+                                "training (model, epochs, recipe), which --compare then runs", choices=PRESETS)
     objective: str | None = option(None, "how candidates are scored (default: the space's: density-matching "
                                    "for fast-aa and autoaugment, train-evaluate for the others)", choices=OBJECTIVES)
     dataset: str = option("digits", "dataset (digits is embedded)", names=DATASETS)
@@ -42,27 +46,33 @@ class RunConfig:
     test_fraction: float = option(0.2, "share of a dataset with one split held out (stratified, seeded) for "
                                   "augsearch compare; neither the proxies nor the scoring see it")
     model: str = option("small-cnn", "proxy model", names=MODELS)
-    epochs: int = option(12, "proxy training epochs (train-evaluate: per candidate)")
+    epochs: int | None = option(None, "proxy training epochs (train-evaluate: per candidate; default 12, or "
+                                "--compare-epochs with --compare: candidates judged at the final length)")
     batch_size: int = option(128, "proxy training batch size")
     lr: float = option(0.05, "peak learning rate (SGD, cosine)")
     weight_decay: float = option(5e-4, "SGD weight decay")
     label_smoothing: float = option(0.0, "label smoothing of the proxy")
     compile: bool = option(False, "torch.compile each proxy (compiling takes a while: pays on long GPU runs)")
+    precision: str = option("auto", "arithmetic of the proxies' forward pass: auto (bf16/fp16 autocast on CUDA, "
+                            "fp32 on the CPU), fp32, or bf16 (also on the CPU: fast where it has bf16 instructions)",
+                            choices=PRECISIONS)
     base: str = option("crop-flip", "train-evaluate: base augmentation after each candidate", choices=BASES)
-    grace_epochs: int = option(1, "train-evaluate: epochs before early stopping (ASHA) may stop a candidate")
+    grace_epochs: int | None = option(None, "train-evaluate: epochs before early stopping (ASHA) may stop a candidate "
+                                      "(default 1; at the final length, the whole training: no early stopping)")
     reduction: float = option(3.0, "train-evaluate: ASHA's reduction factor; rungs at grace * reduction^k epochs")
     interval: int = option(3, "pba: epochs between the population's exploit/explore rounds (PBA: 3)")
-    folds: int = option(2, "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: 5")
+    folds: int | None = option(None, "K stratified splits into D_M (proxy training) and D_A (policy scoring); paper: "
+                               "5 (default 2; 1 for spaces whose candidates train)")
     train_fraction: float = option(0.6, "share of D_M in each split")
     trials: int = option(40, "B: trials per split and repeat; paper: 200")
     repeats: int = option(1, "T: independent searches per split; paper: 2")
-    top_n: int = option(10, "N: best candidates kept per search")
+    top_n: int | None = option(None, "N: best candidates kept per search (default 10, at most --trials)")
     num_sub_policies: int = option(5, "sub-policies per candidate")
     num_ops: int = option(2, "ops per sub-policy")
     startup_trials: int = option(10, "random trials before TPE models")
-    score: str | None = option(None, "density matching's rule: best-of-k (its default), accuracy when any of k "
-                                "draws is right (Fast AA's code); accuracy, mean accuracy over draws; loss, minus "
-                                "the mean loss (the paper's); train-evaluate: accuracy (its default) or loss",
+    score: str | None = option(None, "density matching's rule: loss (its default), minus the mean loss (the "
+                                "paper's); best-of-k, accuracy when any of k draws is right (Fast AA's code); "
+                                "accuracy, mean accuracy over draws; train-evaluate: accuracy (its default) or loss",
                                 choices=SCORE_RULES)
     draws: int = option(5, "k: augmented draws of D_A per candidate")
     engine: str = option("ray", "where the splits run: Ray Tune or in-process", choices=ENGINES)
@@ -107,18 +117,30 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     return cfg
 
 
+PROXY_EPOCHS = 12
+"""Epochs of density matching's proxies, and of trained candidates outside the final length."""
+
+
 def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults, then the config file, then explicit overrides (``None`` values are not set)."""
-    cfg = validate(options.resolve(RunConfig, file=file, overrides=overrides), str(file) if file else "config")
+    """Defaults, then a preset's, then the config file, then explicit overrides (``None`` values are
+    not set); then the defaults that follow from the space and its objective."""
+    cfg = options.resolve(RunConfig, file=file, overrides=overrides, preset=presets.search)
+    origin = str(file) if file else "config"
     space = build(SPACES.get(cfg.space), cfg.to_dict())
     if cfg.objective is None:  # the space's own
         cfg = dataclasses.replace(cfg, objective=space.objective)
-    if getattr(space, "population", False) and cfg.objective != space.objective:
-        raise ConfigError(f"the {cfg.space} space trains a population of proxies: it needs --objective "
-                          f"{space.objective}, not {cfg.objective}")
     if cfg.score is None:  # the objective's own, as its factory's signature says
         default = inspect.signature(OBJECTIVES.get(cfg.objective)).parameters.get("score")
         cfg = dataclasses.replace(cfg, score=default.default if default is not None else "accuracy")
+    trains = build(OBJECTIVES.get(cfg.objective), cfg.to_dict() | {"epochs": 1}).candidate_epochs is not None
+    if cfg.epochs is None:  # with --compare, trained candidates are judged at the final training's length
+        cfg = dataclasses.replace(cfg, epochs=cfg.compare_epochs if trains and cfg.compare else PROXY_EPOCHS)
+    final_length = trains and cfg.epochs == cfg.compare_epochs
+    cfg = dataclasses.replace(
+        cfg, folds=cfg.folds or (1 if trains else 2), top_n=cfg.top_n or min(10, cfg.trials),
+        grace_epochs=cfg.grace_epochs or (cfg.epochs if final_length else 1))
+    cfg = validate(cfg, origin)
+    space.runner(build(OBJECTIVES.get(cfg.objective), cfg.to_dict()))  # a space refuses an objective it cannot use
     if cfg.out is None:
         cfg = dataclasses.replace(cfg, out=options.default_out(cfg.space))
     return cfg

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -20,7 +21,7 @@ from augsearch.data import ImageSet
 from augsearch.models import build_model
 from augsearch.policy import Augment, PolicyData, augmented_draws
 from augsearch.registry import Registry
-from augsearch.search.protocols import Objective, Scorer, Split
+from augsearch.search.protocols import Objective, Report, Scorer, Split
 from augsearch.search.rundir import Store, proxy_name
 from augsearch.search.trained import train_evaluate
 from augsearch.trainer import evaluate, train_proxy
@@ -48,6 +49,7 @@ class ProxyRecipe:
     label_smoothing: float
     seed: int
     compile: bool = False
+    precision: str = "auto"
 
     def trained(self, split: Split, store: Store, device: torch.device) -> torch.nn.Module:
         """The split's proxy: loaded from the run, or trained on D_M and recorded there (metrics
@@ -63,8 +65,10 @@ class ProxyRecipe:
         start = time.perf_counter()
         epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),
                              lr=self.lr, weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
-                             device=device, seed=seed, compile=self.compile)
-        clean = evaluate(model, split.augment_data.images, split.augment_data.labels, device=device)
+                             device=device, seed=seed, compile=self.compile,
+                             precision=self.precision)
+        clean = evaluate(model, split.augment_data.images, split.augment_data.labels, device=device,
+                         precision=self.precision)
         metrics = {"split": split.index, "train_size": len(data), "holdout_size": len(split.augment_data),
                    "epochs": epochs, "holdout_accuracy": clean["accuracy"], "holdout_loss": clean["loss"],
                    "seconds": time.perf_counter() - start,
@@ -77,7 +81,7 @@ class ProxyRecipe:
 
 
 def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, draws: int, rule: str,
-                 seed: int, device: torch.device | str) -> dict[str, float]:
+                 seed: int, device: torch.device | str, precision: str = "auto") -> dict[str, float]:
     """Score ``policy`` by the proxy's results on ``draws`` augmented copies of ``holdout`` (D_A).
 
     Returns ``score`` (by ``rule``), ``accuracy`` (mean over draws), ``best_of_k`` (a sample
@@ -92,7 +96,7 @@ def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, 
         start = time.perf_counter()
         augmented = next(views)
         middle = time.perf_counter()
-        result = evaluate(model, augmented, holdout.labels, device=device)
+        result = evaluate(model, augmented, holdout.labels, device=device, precision=precision)
         inference_seconds += time.perf_counter() - middle
         augment_seconds += middle - start
         any_correct |= result["per_sample_correct"]
@@ -107,6 +111,7 @@ def score_policy(policy: Augment, model: torch.nn.Module, holdout: ImageSet, *, 
 class DensityMatching(Objective):
     """Scores a candidate by a proxy trained on D_M, on ``draws`` augmented copies of D_A."""
 
+    name: ClassVar[str] = "density-matching"
     proxy: ProxyRecipe
     draws: int
     rule: str
@@ -116,19 +121,21 @@ class DensityMatching(Objective):
         d_a = split.augment_data
         holdout = ImageSet(d_a.images.to(device), d_a.labels.to(device), d_a.classes, d_a.name)  # stays on the device
 
-        def score(policy: PolicyData, seed: int) -> dict[str, float]:
+        def score(policy: PolicyData, seed: int, *, report: Report | None = None) -> dict[str, float]:
             if not isinstance(policy, Augment):
                 raise TypeError(f"density matching scores per-image policies, not {policy.kind}")
-            return score_policy(policy, model, holdout, draws=self.draws, rule=self.rule, seed=seed, device=device)
+            return score_policy(policy, model, holdout, draws=self.draws, rule=self.rule, seed=seed, device=device,
+                                precision=self.proxy.precision)
         return score
 
 
 @OBJECTIVES.register("density-matching")
 def density_matching(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float,
-                     label_smoothing: float, seed: int, draws: int, score: str = "best-of-k",
-                     compile: bool = False) -> DensityMatching:
+                     label_smoothing: float, seed: int, draws: int, score: str = "loss",
+                     compile: bool = False, precision: str = "auto") -> DensityMatching:
     """Fast AutoAugment's density matching: a proxy trained once per split, candidates scored without retraining."""
-    return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed, compile),
+    return DensityMatching(ProxyRecipe(model, epochs, batch_size, lr, weight_decay, label_smoothing, seed, compile,
+                                       precision),
                            draws, score)
 
 

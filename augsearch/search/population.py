@@ -22,9 +22,10 @@ import optuna
 import torch
 
 from augsearch.draws import Draws
+from augsearch.errors import ConfigError
 from augsearch.policy import PolicyData
 from augsearch.schedule import MAX_LEVEL, PBA_OPS, VECTOR_LENGTH, Phase, Schedule
-from augsearch.search.protocols import Space, Split
+from augsearch.search.protocols import Objective, Space, Split
 from augsearch.search.rundir import Store, Trial
 from augsearch.search.trained import TrainEvaluate, epoch_key
 from augsearch.trainer import Recipe, fit
@@ -46,7 +47,6 @@ class PbaSpace(Space):
     name: str = "pba"
     description: str = "Population Based Augmentation: a population of proxies whose PBA policies evolve in training"
     objective = "train-evaluate"
-    population = True
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {n: optuna.distributions.IntDistribution(0, MAX_LEVEL) for n in param_names()}
@@ -57,6 +57,12 @@ class PbaSpace(Space):
     def combine(self, kept: Sequence[PolicyData], *, source: str) -> PolicyData:
         """The best member's schedule."""
         return kept[0]
+
+    def runner(self, objective: Objective) -> str:
+        if not isinstance(objective, TrainEvaluate):
+            raise ConfigError(f"the {self.name} space trains a population of proxies: it needs --objective "
+                              f"{self.objective}, not {objective.name or type(objective).__name__}")
+        return "population"
 
     def details(self) -> str:
         return ("convention pba; a vector of 60 integers per member, all zero at the start; --trials members, "

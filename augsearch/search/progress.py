@@ -1,4 +1,5 @@
-"""A live view of a search, read from the run directory's ``trials.jsonl``.
+"""Live views of a search, read from the run directory's ``trials.jsonl``: the progress display,
+and TensorBoard scalars of each trial (``--tensorboard``).
 
 It watches the file rather than the engine, so it shows the same thing whether the splits
 run in this process or on a Ray cluster. On a terminal it draws bars; when stderr is a log (a
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from augsearch.loggers import Scalars
 from augsearch.search.rundir import RunDir, RunDirError, Trial
 
 
@@ -100,3 +103,51 @@ def _best(trials: list[Trial]) -> str:
 
 def _failed(trials: list[Trial]) -> int:
     return sum(1 for t in trials if not t.ok)
+
+
+class TrialScalars:
+    """While a search runs, each trial ``trials.jsonl`` gains, as ``split{k}/score`` and
+    ``split{k}/<metric>`` at step ``repeat * per_search + trial``. It watches the file, as the
+    progress display does, so it works on both engines; on ``--resume`` the trials already there
+    were written by the run that made them."""
+
+    def __init__(self, run: RunDir, folder: Path | None, *, per_search: int, interval: float = 2.0) -> None:
+        self.run, self.folder, self.per_search, self.interval = run, folder, per_search, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen: set[tuple[int, int, int]] = set()
+        self._scalars = Scalars(None)
+
+    def __enter__(self) -> TrialScalars:
+        if self.folder is not None:
+            self._seen = {(t.split, t.repeat, t.trial) for t in self.run.trials()}
+            self._scalars = Scalars(self.folder)
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._write_new()
+
+    def _write_new(self) -> None:
+        try:
+            trials = self.run.trials()
+        except RunDirError:  # the search itself reports a corrupt record
+            return
+        for t in trials:
+            key = (t.split, t.repeat, t.trial)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            values = {"score": t.score, **t.metrics, "seconds": t.seconds} if t.ok else {"failed": 1}
+            self._scalars.write(values, step=t.repeat * self.per_search + t.trial, prefix=f"split{t.split}/")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._write_new()  # the last trials, also after Ctrl-C
+        self._scalars.close()

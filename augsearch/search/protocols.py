@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import optuna
 import torch
@@ -19,8 +19,16 @@ from augsearch.policy import PolicyData
 if TYPE_CHECKING:
     from augsearch.search.rundir import Store
 
-Scorer = Callable[[PolicyData, int], Mapping[str, float]]
-"""Scores one candidate with a seed: ``score`` (higher is better) plus any metrics to record."""
+Report = Callable[[int, Mapping[str, float]], bool]
+"""Called by a scorer that trains after each epoch, with the epoch (1-based) and its metrics; True
+stops the candidate (early stopping)."""
+
+
+class Scorer(Protocol):
+    """Scores one candidate with a seed: ``score`` (higher is better) plus any metrics to record.
+    A scorer that trains calls ``report`` after every epoch; one that does not ignores it."""
+
+    def __call__(self, policy: PolicyData, seed: int, *, report: Report | None = None) -> Mapping[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -70,11 +78,33 @@ class Space(ABC):
         run the space's sampler enumerate these instead), else ``None``."""
         return None
 
+    def adapt(self, data: ImageSet) -> Space:
+        """The space for the search's training data (a colour taken from it, say); itself by default."""
+        return self
+
+    def start(self) -> list[dict[str, Any]]:
+        """Parameters the sampler tries first, in order (a known good point to improve on), else none."""
+        return []
+
+    def runner(self, objective: Objective) -> str:
+        """How the space's searches run with ``objective``: a name in
+        :data:`augsearch.search.runners.RUNNERS`: ``trials`` when every candidate trains (early
+        stopping applies), else ``study``. A space that needs a runner of its own (PBA's
+        population) returns it, and refuses an objective it cannot work with (a ``ConfigError``)."""
+        return "study" if objective.candidate_epochs is None else "trials"
+
 
 class Objective(ABC):
-    """How a candidate is scored on a split. An objective that trains has an ``epochs`` attribute:
-    its scorer then takes ``report=`` (see :data:`augsearch.search.trained.Report`) and early
-    stopping applies."""
+    """How a candidate is scored on a split."""
+
+    name: ClassVar[str] = ""
+    """The name it is registered under, for messages."""
+
+    @property
+    def candidate_epochs(self) -> int | None:
+        """The epochs a candidate trains for, when scoring it means training a model with it (its
+        scorer then reports every epoch, and early stopping applies); ``None`` when it does not train."""
+        return None
 
     @abstractmethod
     def prepare(self, split: Split, store: Store, device: torch.device) -> Scorer:

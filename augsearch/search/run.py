@@ -7,7 +7,6 @@ engine are looked up by name and each is built from the few options it takes.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import statistics
 import time
@@ -15,23 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from augsearch.data import TrainTest, load_train_test, stratified_splits
 from augsearch.errors import ConfigError
-from augsearch.loggers import TrialScalars
+from augsearch.jobs.engines import ENGINES, Resources
 from augsearch.models import build_model
 from augsearch.policy import Policy, PolicyData
 from augsearch.registry import build
-from augsearch.search import raycluster
 from augsearch.search.config import RunConfig, load_run_config
-from augsearch.search.engines import ENGINES, Resources
 from augsearch.search.history import write_journal
 from augsearch.search.objectives import OBJECTIVES
-from augsearch.search.progress import Progress
+from augsearch.search.progress import Progress, TrialScalars
 from augsearch.search.rundir import RunDir, Trial
+from augsearch.search.runners import SplitWork
 from augsearch.search.spaces import SPACES
-from augsearch.search.study import Budget, SplitWork, expected_trials, kept
+from augsearch.search.study import Budget, expected_trials, kept
 
 
 def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorboard: Path | None = None) -> RunDir:
@@ -47,13 +43,13 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
         options = cfg.to_dict()
         space = build(SPACES.get(cfg.space), options)
         objective = build(OBJECTIVES.get(cfg.objective), options)
-        engine = ENGINES.get(cfg.engine)
         start = time.perf_counter()
         parts = held_out(cfg)
         data = parts.train
         if len(data.classes) < 2:
             raise ConfigError(f"{cfg.dataset}: a search needs at least 2 classes, found {len(data.classes)}")
         _check_before_writing(cfg, classes=len(data.classes), image_size=data.images.shape[-1])
+        space = space.adapt(data)
         if not resume:
             run.create(options)  # only once the data loads, so a fixed command can reuse the same --out
             run.write_json(run.holdout_file, parts.holdout)
@@ -67,20 +63,13 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
         per_search = expected_trials(space, budget)
         per_split = per_search * cfg.repeats
         todo = _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search)
+        runner = work.runner
         try:
-            trains = getattr(objective, "epochs", None) is not None
-            first = "each candidate trains a proxy" if trains else "preparing each split (its proxy) first"
-            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=first), \
+            with Progress(run, folds=cfg.folds, per_split=per_split, quiet=quiet, first=runner.waiting), \
                     TrialScalars(run, tensorboard, per_search=per_search):
-                resources = Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address)
-                if todo and cfg.engine == "ray" and getattr(space, "population", False):
-                    from augsearch.search.tuned import run_tune_population  # members as Tune trials under PBT
-                    run_tune_population(todo, work, resources)
-                elif todo and cfg.engine == "ray" and trains:
-                    from augsearch.search.tuned import run_tune  # each candidate a Tune trial, ASHA stops early
-                    run_tune(todo, work, resources)
-                elif todo:
-                    engine(todo, work, resources)
+                if todo:
+                    runner.engine(cfg.engine)(todo, work, Resources(cfg.cpus_per_trial, cfg.gpus_per_trial,
+                                                                    cfg.address))
         except KeyboardInterrupt:
             pass  # the engine stopped early: say how far it got, below
         if _unfinished(run, folds=cfg.folds, repeats=cfg.repeats, per_search=per_search):  # stopped early
@@ -108,16 +97,9 @@ def held_out(cfg: RunConfig) -> TrainTest:
 
 def _check_before_writing(cfg: RunConfig, *, classes: int, image_size: int) -> None:
     """What would only fail later, refused before the run directory holds anything: a model that
-    cannot take these images, resources this machine lacks (Ray would wait for them forever)."""
+    cannot take these images, resources the engine cannot provide (Ray would wait for them forever)."""
     build_model(cfg.model, num_classes=classes, image_size=image_size)
-    if cfg.engine == "ray" and cfg.address:
-        raycluster.check_reachable(cfg.address)
-    elif cfg.engine == "ray":
-        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
-        if cfg.cpus_per_trial > cpus:
-            raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} is more than this machine's {cpus} CPUs")
-        if (cfg.gpus_per_trial or 0) > gpus:
-            raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g} is more than this machine's {gpus} GPUs")
+    ENGINES.get(cfg.engine).check(Resources(cfg.cpus_per_trial, cfg.gpus_per_trial, cfg.address))
 
 
 def _unfinished(run: RunDir, *, folds: int, repeats: int, per_search: int) -> list[int]:
@@ -142,13 +124,19 @@ Loss scores are unbounded and do not saturate this way."""
 
 
 def proxy_warnings(clean_accuracy: Mapping[Any, float], chance: float, median_score: float | None,
-                   rule: str) -> list[str]:
+                   rule: str, *, best_trained: float | None = None) -> list[str]:
     """Plain sentences on what makes a search's scores uninformative, each with what to change:
-    a proxy near chance (``clean_accuracy``: split -> its clean D_A accuracy), or accuracy-like
-    scores (``rule``) whose median is saturated near 1.0. Empty when nothing is wrong."""
+    a proxy near chance (``clean_accuracy``: split -> its clean D_A accuracy; ``best_trained``: the
+    best held-out accuracy of the candidates of a search that trains each), or accuracy-like scores
+    (``rule``) whose median is saturated near 1.0. Empty when nothing is wrong."""
+    floor = chance + NEAR_CHANCE * (1 - chance)
     found = [f"the proxy of split {k} is near chance (acc {acc:.2f}, chance {chance:.2f}): train it longer "
              f"(--epochs), use a larger model (--model) or check the data"
-             for k, acc in clean_accuracy.items() if acc < chance + NEAR_CHANCE * (1 - chance)]
+             for k, acc in clean_accuracy.items() if acc < floor]
+    if best_trained is not None and best_trained < floor:
+        found.append(f"every candidate's proxy is near chance (best held-out accuracy {best_trained:.2f}, chance "
+                     f"{chance:.2f}): the proxies learn too little to tell candidates apart; train them longer "
+                     f"(--epochs), use a larger model (--model) or check the data")
     if rule in ("best-of-k", "accuracy") and median_score is not None and median_score >= SATURATED:
         draws = ", fewer --draws (best-of-k counts an image right when any draw is)" if rule == "best-of-k" else ""
         found.append(f"candidate scores are saturated near 1.0 (median {median_score:.3f}): the proxy cannot "
@@ -165,6 +153,8 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
              if isinstance(r.get("holdout_accuracy"), (int, float))}
     scores = [t.score for t in ok]
     median = statistics.median(scores) if scores else None
+    accuracies = [t.metrics["accuracy"] for t in ok if "epochs" in t.metrics and "accuracy" in t.metrics]
+    trained = max(accuracies) if accuracies else None  # candidates that trained a proxy each (an epoch count)
     proxy = {"classes": classes, "chance": 1.0 / classes, "clean_accuracy": clean,
              "best_score": max(scores) if scores else None, "median_score": median}
     on_gpu = any(p.get("device", "").startswith("cuda") for p in proxies)  # where the tasks ran, not the driver
@@ -201,5 +191,5 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
         "splits": per_split, "score": cfg.score, "final_kind": policy.kind,
         **({"final_sub_policies": len(policy)} if isinstance(policy, Policy) else {}),
         "policy": str(run.policy_file),
-        "proxy": proxy, "warnings": proxy_warnings(clean, proxy["chance"], median, cfg.score),
+        "proxy": proxy, "warnings": proxy_warnings(clean, proxy["chance"], median, cfg.score, best_trained=trained),
     }

@@ -21,8 +21,8 @@ import yaml
 
 from augsearch.errors import AugsearchError, ConfigError, PolicyError
 from augsearch.files import from_config
+from augsearch.jobs.workdir import WorkDir, complete_lines, drop_torn_tail
 from augsearch.policy import PolicyData
-from augsearch.workdir import WorkDir, complete_lines, drop_torn_tail
 
 
 class RunDirError(AugsearchError):

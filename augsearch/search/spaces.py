@@ -8,6 +8,7 @@ A space of a new shape is one more class with ``@SPACES.register``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import torch
 
 from augsearch.conventions import Convention, get_convention
-from augsearch.families import AugMix, RandAugment, TrivialAugment
+from augsearch.data import ImageSet
+from augsearch.families import TRIVIAL_OPS, AugMix, RandAugment, TrivialAugment
 from augsearch.mixing import MODES
 from augsearch.policy import Policy, PolicyData
 from augsearch.recipe import AugmentationRecipe
@@ -187,6 +190,56 @@ class AugMixSpace(TrainedSpace):
         return "convention augmix; severity 1..10, width 1..4, depth -1 (1..3) or 1..3, alpha 0.1..2, jsd"
 
 
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""An op's choices in the adaptive space: left out (0), or its range cut to that share."""
+FILLS = ("black", "white", "mean")
+ADAPTIVE_BASES = ("crop-flip", "crop")
+FLIPS = ("FlipLR", "FlipUD")
+
+
+@dataclass(frozen=True)
+class AdaptiveSpace(TrainedSpace):
+    """TrivialAugment's draw adapted to the data: which of its ops (and the two flips) it may draw,
+    each op's strongest value, the fill of uncovered pixels, and whether the base mirrors. Its first
+    candidate is TrivialAugment wide itself (with the run's base), so a search starts from it."""
+
+    name: str = "adaptive"
+    description: str = ("TrivialAugment adapted to the data: which ops it draws, each op's strength, the fill "
+                        "colour and a mirrored or plain crop as the base")
+    base: str = "crop-flip"
+    mean: tuple[int, ...] = (128, 128, 128)
+
+    def adapt(self, data: ImageSet) -> AdaptiveSpace:
+        """The space with ``mean``, the fill choice "mean", set to the data's mean colour."""
+        colour = data.images.float().mean(dim=(0, 2, 3)).round().to(torch.int64).tolist()
+        return dataclasses.replace(self, mean=tuple(colour))
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        d = optuna.distributions
+        out: dict[str, optuna.distributions.BaseDistribution] = {}
+        for op in (*TRIVIAL_OPS[1:], *FLIPS):  # Identity always stays: it is TrivialAugment's "leave it"
+            magnitude = get_convention("trivial-wide").entry(op).range is not None
+            out[f"strength_{op}"] = d.CategoricalDistribution(STRENGTHS if magnitude else (0.0, 1.0))
+        return out | {"fill": d.CategoricalDistribution(FILLS), "base": d.CategoricalDistribution(ADAPTIVE_BASES)}
+
+    def candidate(self, params: Mapping[str, Any]) -> PolicyData:
+        chosen = {op: params[f"strength_{op}"] for op in (*TRIVIAL_OPS[1:], *FLIPS) if params[f"strength_{op}"] > 0}
+        fill = {"black": 0, "white": 255, "mean": list(self.mean)}[params["fill"]]
+        policy = TrivialAugment(ops=["Identity", *chosen], fill=fill,
+                                strengths={op: s for op, s in chosen.items() if s < 1.0})
+        return AugmentationRecipe(policy=policy, base=params["base"])
+
+    def start(self) -> list[dict[str, Any]]:
+        """TrivialAugment wide with the run's base (crop-flip when the run's is not one of the space's)."""
+        strengths = {f"strength_{op}": 0.0 if op in FLIPS else 1.0 for op in (*TRIVIAL_OPS[1:], *FLIPS)}
+        return [strengths | {"fill": "black", "base": self.base if self.base in ADAPTIVE_BASES else "crop-flip"}]
+
+    def details(self) -> str:
+        return (f"kind recipe (a trivialaugment policy and a base); each of TrivialAugment's ops and the flips off "
+                f"or at strength {'/'.join(map(str, STRENGTHS[1:]))}, fill {'/'.join(FILLS)}, base "
+                f"{'/'.join(ADAPTIVE_BASES)}; starts from TrivialAugment wide")
+
+
 MIXINGS = ("none", "mixup", "cutmix", "both")
 
 
@@ -223,4 +276,5 @@ SPACES.register("randaugment", RandAugmentGrid)
 SPACES.register("trivial", TrivialPoint)
 SPACES.register("augmix", AugMixSpace)
 SPACES.register("mix", MixSpace)
+SPACES.register("adaptive", AdaptiveSpace)
 SPACES.register("pba", PbaSpace)

@@ -7,21 +7,20 @@ ones early. This is what mixup alphas, Cutout sizes, AugMix's consistency term a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
+from augsearch.bases import BASES
 from augsearch.errors import AugsearchError, ConfigError
 from augsearch.models import build_model
+from augsearch.pipeline import pipeline
 from augsearch.policy import PolicyData
-from augsearch.proof.train import pipeline
-from augsearch.search.protocols import Objective, Scorer, Split
+from augsearch.search.protocols import Objective, Report, Scorer, Split
 from augsearch.search.rundir import Store, Trial
-from augsearch.trainer import BASES, Recipe, fit
-
-Report = Callable[[int, Mapping[str, float]], bool]
-"""Called after each epoch with the epoch (1-based) and its metrics; True stops the candidate."""
+from augsearch.trainer import Recipe, fit
 
 
 def epoch_key(epoch: int) -> str:
@@ -38,6 +37,7 @@ class TrainEvaluate(Objective):
     """Trains a fresh proxy with the candidate (the same loop and pipeline as ``augsearch train``)
     and scores its held-out accuracy (rule ``accuracy``) or minus its loss (``loss``)."""
 
+    name: ClassVar[str] = "train-evaluate"
     model: str
     epochs: int
     batch_size: int
@@ -47,11 +47,19 @@ class TrainEvaluate(Objective):
     rule: str
     seed: int
     compile: bool = False
+    precision: str = "auto"
+    label_smoothing: float = 0.0
+
+    @property
+    def candidate_epochs(self) -> int:
+        return self.epochs
 
     def recipe(self, split: Split) -> Recipe:
-        """How every proxy trains on the split: ``epochs`` with a short warmup."""
+        """How every proxy trains on the split: ``epochs`` with a short warmup; at the final length,
+        as ``augsearch train`` trains (one warmup epoch, the same options)."""
         return Recipe(self.epochs, min(self.batch_size, len(split.model_data)), self.lr, self.weight_decay,
-                      warmup_epochs=min(1.0, self.epochs / 5), compile=self.compile)
+                      label_smoothing=self.label_smoothing, warmup_epochs=min(1.0, self.epochs / 5),
+                      compile=self.compile, precision=self.precision)
 
     def value(self, metrics: Mapping[str, float]) -> float:
         """An epoch's score by the rule: held-out accuracy, or minus the held-out loss."""
@@ -141,8 +149,10 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def train_evaluate(*, model: str, epochs: int, batch_size: int, lr: float, weight_decay: float, base: str,
-                   score: str = "accuracy", seed: int, compile: bool = False) -> TrainEvaluate:
+                   score: str = "accuracy", seed: int, compile: bool = False, precision: str = "auto",
+                   label_smoothing: float = 0.0) -> TrainEvaluate:
     """Train a proxy with each candidate for --epochs, scored on held-out data every epoch (ASHA stops weak ones)."""
     if score not in ("accuracy", "loss"):
         raise AugsearchError(f"the train-evaluate objective scores by accuracy or loss, not {score!r} (--score)")
-    return TrainEvaluate(model, epochs, batch_size, lr, weight_decay, base, score, seed, compile)
+    return TrainEvaluate(model, epochs, batch_size, lr, weight_decay, base, score, seed, compile, precision,
+                         label_smoothing)

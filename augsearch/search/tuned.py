@@ -27,11 +27,12 @@ from ray.tune.search import Searcher
 
 from augsearch.draws import Draws
 from augsearch.errors import first_line
+from augsearch.jobs.engines import Resources, ray_cluster, ray_trainable, ray_worker_device, tune_storage
 from augsearch.schedule import VECTOR_LENGTH
-from augsearch.search.engines import Resources, ray_cluster, ray_trainable, ray_worker_device, tune_storage
 from augsearch.search.population import QUANTILE, Member, explore, train_one_epoch
 from augsearch.search.rundir import RunDir, Trial
-from augsearch.search.study import ChannelStore, SplitWork, evaluate_trial, expected_trials, resumed_study, seed_of
+from augsearch.search.runners import SplitWork
+from augsearch.search.study import ChannelStore, evaluate_trial, expected_trials, resumed_study, seed_of
 from augsearch.search.trained import epoch_key
 
 
@@ -40,7 +41,7 @@ def run_tune(todo: Sequence[int], work: SplitWork, resources: Resources) -> None
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # a failed candidate reports no score
 
     run = RunDir(work.run_path)
-    epochs = work.objective.epochs  # type: ignore[attr-defined]
+    epochs = work.objective.candidate_epochs
     with ray_cluster(work, resources):
         for split in todo:
             for repeat in range(work.budget.repeats):
@@ -152,7 +153,7 @@ class _Recorder(Callback):
                          seconds=seconds)
         epochs = int(last["epochs"])
         metrics = {k: float(last[k]) for k in ("accuracy", "loss") if k in last}
-        metrics |= {"epochs": epochs, "stopped_early": float(epochs < self.work.objective.epochs)}
+        metrics |= {"epochs": epochs, "stopped_early": float(epochs < (self.work.objective.candidate_epochs or epochs))}
         metrics |= {epoch_key(e): float(last[epoch_key(e)]) for e in range(1, epochs + 1) if epoch_key(e) in last}
         return Trial(**where, candidate=candidate, score=float(last["score"]), metrics=metrics, seconds=seconds)
 

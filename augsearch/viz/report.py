@@ -436,8 +436,8 @@ def comparison(run: Run) -> str | None:
         def ci(row: Mapping[str, Any]) -> str:
             return "-" if row["low"] is None else f"{pct(row['low'])} .. {pct(row['high'])}"
 
-        rows = [(html.escape(r["name"]), html.escape(r["role"]), pct(r["mean"]), pct(r["std"]), ci(r), str(r["n"]))
-                for r in summary["policies"]]
+        rows = [(html.escape(r["name"]), html.escape(r["role"]), pct(r["mean"]), pct(r["std"]), ci(r), str(r["n"]),
+                 pct(r.get("train_acc"))) for r in summary["policies"]]
         diffs = [(html.escape(d["versus"]), pct(d["mean"]), ci(d), str(d["n"]), f"<b>{html.escape(d['verdict'])}</b>")
                  for d in summary["differences"]]
         head = (f"<p>Top-1 on {summary['test_size']} held-out images ({html.escape(summary['holdout']['kind'])}) "
@@ -446,7 +446,8 @@ def comparison(run: Run) -> str | None:
     except (KeyError, TypeError) as err:
         raise ReportError(f"{folder / 'compare.json'}: corrupt (missing or wrong {err})") from None
     chart = folder / "compare.png"
-    return (head + _table(("policy", "role", "mean top-1 %", "std", f"{level}% CI", "runs"), rows)
+    return (warnings_html(summary) + head
+            + _table(("policy", "role", "mean top-1 %", "std", f"{level}% CI", "runs", "train acc %"), rows)
             + f"<p>Paired difference of {html.escape(str(summary['tested']))} to each policy over the same seeds "
               "(percentage points); the verdict comes from the interval, never from the mean alone:</p>"
             + _table(("versus", "mean difference", f"{level}% CI", "seeds", "verdict"), diffs)

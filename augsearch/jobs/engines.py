@@ -1,18 +1,19 @@
 """Engines only schedule: they run the tasks of a piece of work (a search's splits, a comparison's
 jobs), in-process or on Ray Tune.
 
-The work (:class:`augsearch.search.study.SplitWork`, a comparison's jobs) never knows which engine
-runs it, so every engine gives the same outputs. In-process it writes the run directory; on Ray
-the tasks send what they record to the driver, which alone writes it. A new engine is one more
-function with ``@ENGINES.register``.
+The work (:class:`augsearch.search.runners.SplitWork`, a comparison's jobs) never knows which
+engine runs it, so every engine gives the same outputs. In-process it writes the run directory;
+on Ray the tasks send what they record to the driver, which alone writes it. A new engine is one
+more :class:`Engine` registered in :data:`ENGINES`.
 
-A Ray run ends when its driver does (Ctrl-C, ``kill -9``: see :mod:`augsearch.search.raycluster`).
+A Ray run ends when its driver does (Ctrl-C, ``kill -9``: see :mod:`augsearch.jobs.raycluster`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from typing import Any, Protocol
 
 import torch
 
-from augsearch.errors import AugsearchError, first_line
+from augsearch.errors import AugsearchError, ConfigError, first_line
+from augsearch.jobs import raycluster
 from augsearch.registry import Registry
-from augsearch.search import raycluster
 
 
 class Work(Protocol):
@@ -56,7 +57,23 @@ class Resources:
         return 1.0 if torch.cuda.is_available() else 0.0
 
 
-Engine = Callable[[Sequence[int], Work, Resources], None]
+Run = Callable[[Sequence[int], Work, Resources], None]
+"""Runs the tasks ``todo`` of a piece of work with the resources each task may use."""
+
+
+class Engine(ABC):
+    """Where the tasks of a piece of work run."""
+
+    @abstractmethod
+    def __call__(self, todo: Sequence[int], work: Work, resources: Resources) -> None:
+        """Run the tasks ``todo`` of ``work``; Ctrl-C stops them and raises KeyboardInterrupt."""
+
+    def check(self, resources: Resources) -> None:
+        """Refuse resources this engine cannot provide, before a job writes anything (by default
+        none is refused): a task that waits for them would wait forever."""
+        return None
+
+
 ENGINES: Registry[Engine] = Registry("engine")
 
 
@@ -66,18 +83,22 @@ def pick_device(resources: Resources) -> torch.device:
     return torch.device("cuda" if use_gpu else "cpu")
 
 
-@ENGINES.register("local")
-def run_local(todo: Sequence[int], work: Work, resources: Resources) -> None:
+class LocalEngine(Engine):
     """One task after another in this process, each on ``cpus_per_trial`` torch threads (as a Ray
     trial gets): torch's default of every core oversubscribes a busy machine. Restored afterwards."""
-    device = pick_device(resources)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(resources.cpus_per_trial)))
-    try:
-        for k in todo:
-            work(k, device)
-    finally:
-        torch.set_num_threads(previous)
+
+    def __call__(self, todo: Sequence[int], work: Work, resources: Resources) -> None:
+        device = pick_device(resources)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(max(1, int(resources.cpus_per_trial)))
+        try:
+            for k in todo:
+                work(k, device)
+        finally:
+            torch.set_num_threads(previous)
+
+
+ENGINES.register("local", LocalEngine())
 
 
 def ray_worker_device(cpus: float) -> torch.device:
@@ -172,20 +193,35 @@ def tune_storage(work: Work) -> str:
     return os.path.join(os.path.abspath(work.run_path), "ray")
 
 
-@ENGINES.register("ray")
-def run_ray(todo: Sequence[int], work: Work, resources: Resources) -> None:
+class RayEngine(Engine):
     """Every task as a Ray Tune trial with ``cpus_per_trial`` / ``gpus_per_trial`` resources.
     Ctrl-C stops the trials at once and raises KeyboardInterrupt; a local cluster ends with it."""
-    with ray_cluster(work, resources) as tune, _recording(work) as remote:
-        trainable = ray_trainable(_ray_task, resources, work=remote)
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"task": tune.grid_search(list(todo))},
-            tune_config=tune.TuneConfig(num_samples=1),
-            run_config=tune.RunConfig(name="tune", storage_path=tune_storage(work), verbose=0, log_to_file=True,
-                                      failure_config=tune.FailureConfig(max_failures=0)))
-        results = tuner.fit()
-        errors = [r.error for r in results if r.error is not None]
-        if errors:
-            lines = str(errors[0]).strip().splitlines() or [type(errors[0]).__name__]
-            raise AugsearchError(f"a task failed on Ray: {lines[-1]}")
+
+    def __call__(self, todo: Sequence[int], work: Work, resources: Resources) -> None:
+        with ray_cluster(work, resources) as tune, _recording(work) as remote:
+            trainable = ray_trainable(_ray_task, resources, work=remote)
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"task": tune.grid_search(list(todo))},
+                tune_config=tune.TuneConfig(num_samples=1),
+                run_config=tune.RunConfig(name="tune", storage_path=tune_storage(work), verbose=0, log_to_file=True,
+                                          failure_config=tune.FailureConfig(max_failures=0)))
+            results = tuner.fit()
+            errors = [r.error for r in results if r.error is not None]
+            if errors:
+                lines = str(errors[0]).strip().splitlines() or [type(errors[0]).__name__]
+                raise AugsearchError(f"a task failed on Ray: {lines[-1]}")
+
+    def check(self, resources: Resources) -> None:
+        """An ``--address`` must answer; a local cluster must have the CPUs and GPUs a task asks for."""
+        if resources.address:
+            raycluster.check_reachable(resources.address)
+            return
+        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+        if resources.cpus_per_trial > cpus:
+            raise ConfigError(f"--cpus-per-trial {resources.cpus_per_trial:g} is more than this machine's {cpus} CPUs")
+        if (resources.gpus_per_trial or 0) > gpus:
+            raise ConfigError(f"--gpus-per-trial {resources.gpus_per_trial:g} is more than this machine's {gpus} GPUs")
+
+
+ENGINES.register("ray", RayEngine())
