@@ -13,6 +13,7 @@ from conftest import write_two_tone_folder
 
 import augsearch
 from augsearch import AugMix, CutMix, Mixup, Policy
+from augsearch import trainer as trainer_module
 from augsearch.bases import random_crop_flip
 from augsearch.cli import main
 from augsearch.data import load_dataset, load_train_test
@@ -21,6 +22,7 @@ from augsearch.models import build_model
 from augsearch.pipeline import pipeline
 from augsearch.proof import compare as compare_module
 from augsearch.proof import stats
+from augsearch.proof import train as train_module
 from augsearch.proof.compare import CompareWork
 from augsearch.search.config import resolve as resolve_run
 from augsearch.search.run import search
@@ -117,8 +119,35 @@ def test_train_api_and_run_directory(tmp_path):
     with pytest.raises(ConfigError, match="already holds a training run"):
         augsearch.train("trivial", dataset="digits", epochs=2, out=str(out))
     assert augsearch.train(out=str(out), resume=True) == metrics  # a finished run is read back
-    policy_object = augsearch.train(Policy([[("Invert", 0.5, None)]]), epochs=1, out=str(tmp_path / "o"))
+    invert = Policy([[("Invert", 0.5, None)]])
+    policy_object = augsearch.train(invert, epochs=1, out=str(tmp_path / "o"))
     assert policy_object["policy_kind"] == "policy"
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.yaml")) == ["config.yaml", "policy.yaml"]  # written once
+    assert augsearch.load_policy(tmp_path / "o" / "policy.yaml") == invert
+    assert policy_object["policy"] == str(tmp_path / "o" / "policy.yaml")  # the record names itself
+
+
+def test_a_resumed_training_keeps_the_policy_it_started_with(tmp_path, monkeypatch):
+    source = Policy([[("Invert", 1.0, None)]]).save(tmp_path / "mine.yaml")
+    out = tmp_path / "t"
+    real = trainer_module.fit
+
+    def crash_after_one_epoch(*args, **kwargs):
+        kwargs["on_epoch"] = lambda metrics: (_ for _ in ()).throw(KeyboardInterrupt())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", crash_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        augsearch.train(str(source), dataset="digits", subset=200, epochs=2, out=str(out))
+    monkeypatch.setattr(train_module, "fit", real)
+    Policy([[("Solarize", 1.0, 5)]]).save(source)  # the user edits the file meanwhile
+    used = []
+    monkeypatch.setattr(train_module, "pipeline", lambda policy, *a, **k: used.append(policy) or pipeline(policy, *a,
+                                                                                                          **k))
+    metrics = augsearch.train(out=str(out), resume=True)
+    assert used == [Policy([[("Invert", 1.0, None)]])]  # trained on with the policy it started with
+    assert augsearch.load_policy(out / "policy.yaml") == used[0]
+    assert metrics["epochs"] == 2 and len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_a_folder_holds_out_a_stratified_recorded_part(tmp_path):

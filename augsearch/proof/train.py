@@ -128,21 +128,27 @@ def _threads_restored() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def run_training(cfg: TrainConfig, *, resume: bool = False, data: TrainTest | None = None,
-                 quiet: bool = True, tensorboard: Path | None = None) -> dict[str, Any]:
+def run_training(cfg: TrainConfig, *, policy: PolicyData | None = None, resume: bool = False,
+                 data: TrainTest | None = None, quiet: bool = True, tensorboard: Path | None = None) -> dict[str, Any]:
     """Train as ``cfg`` says in its run directory and return ``metrics.json``'s content; a finished
-    run is read back, an interrupted one (``resume``) continues from its last epoch. ``tensorboard``:
-    a folder for each epoch's metrics as TensorBoard scalars (:mod:`augsearch.loggers`)."""
+    run is read back, an interrupted one (``resume``) continues from its last epoch. ``policy``: a
+    policy object to train with instead of loading ``cfg.policy``. The policy used is written once,
+    as the run's ``policy.yaml``, and a resumed run trains with that record, whatever the file it
+    came from holds by then. ``tensorboard``: a folder for each epoch's metrics as TensorBoard
+    scalars (:mod:`augsearch.loggers`)."""
     run = TrainDir(cfg.out)
     with run.locked(), _threads_restored():
         if resume:
             cfg = run.load_config()
             if run.result_file.exists():
                 return run.read_json(run.result_file)
+            if run.policy_file.exists():
+                policy = load_policy(str(run.policy_file))
         elif run.config_file.exists():
             raise ConfigError(f"{run.path} already holds a training run: continue it with --resume {run.path} "
                               "or choose another --out")
-        policy = None if cfg.policy == NO_POLICY else load_policy(cfg.policy)
+        if policy is None and cfg.policy != NO_POLICY:
+            policy = load_policy(cfg.policy)
         if isinstance(policy, Schedule) and policy.epochs != cfg.epochs:
             policy = policy.stretch(cfg.epochs)  # as PBA trains with a schedule searched over other epochs
         base = BASES.get(cfg.base)()
@@ -205,9 +211,9 @@ def train(policy: str | PolicyData | None = None, **settings: Any) -> dict[str, 
     and ``resume=True`` continues the run in ``out``."""
     resume = bool(settings.pop("resume", False))
     out = settings.get("out")
-    if isinstance(policy, PolicyData):
-        if out is None:
-            raise ConfigError("a policy object needs out= (its file is saved in the run directory)")
-        policy = str(policy.save(Path(out) / "input-policy.yaml"))
-    cfg = resolve(overrides={**settings, "policy": policy if policy is not None else NO_POLICY})
-    return run_training(cfg, resume=resume)
+    if not isinstance(policy, PolicyData):
+        return run_training(resolve(overrides={**settings, "policy": policy or NO_POLICY}), resume=resume)
+    if out is None:
+        raise ConfigError("a policy object needs out= (its record is saved in the run directory)")
+    cfg = resolve(overrides={**settings, "policy": str(TrainDir(out).policy_file)})  # the record names itself
+    return run_training(cfg, policy=policy, resume=resume)
