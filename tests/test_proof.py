@@ -323,3 +323,25 @@ def test_a_remote_job_sends_its_files_and_result_to_the_driver(tmp_path):
     for bad in (("file", "jobs/arm0-s0/../../x", b""), ("file", "elsewhere/x", b""), ("nope",)):
         with pytest.raises(ValueError, match="unknown record"):
             work.record(bad)
+
+
+def test_a_preset_sets_the_training_and_flags_or_files_override_it(tmp_path, capsys):
+    from augsearch.proof.train import resolve as resolve_train
+
+    cfg = resolve_train(overrides={"preset": "resnet20-160"})
+    assert (cfg.model, cfg.epochs, cfg.lr, cfg.precision) == ("resnet20", 160, 0.1, "bf16")
+    assert resolve_train(overrides={"preset": "resnet20-160", "epochs": 3, "precision": "fp32"}).epochs == 3
+    config = tmp_path / "c.yaml"
+    config.write_text("preset: resnet20-160\nlr: 0.05\n")
+    from_file = resolve_train(file=config, overrides={"model": "small-cnn"})
+    assert (from_file.model, from_file.epochs, from_file.lr) == ("small-cnn", 160, 0.05)
+    assert main(["train", "--preset", "resnet21-160", "--epochs", "1"]) == 2
+    assert "unknown preset 'resnet21-160'; known: resnet20-160" in capsys.readouterr().err
+    assert main(["train", "--precision", "fp16", "--epochs", "1"]) == 2
+    assert "unknown precision 'fp16'; known: auto, fp32, bf16" in capsys.readouterr().err
+
+
+def test_bf16_trains_on_the_cpu(tmp_path):
+    metrics = augsearch.train("trivial", dataset="digits", subset=200, epochs=2, precision="bf16",
+                              out=str(tmp_path / "b"))
+    assert 0 <= metrics["top1"] <= 1 and metrics["train_acc"] > 0

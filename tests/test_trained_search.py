@@ -312,3 +312,30 @@ def test_a_searched_schedule_is_compared_with_the_published_pba_schedule(tmp_pat
     schedule = augsearch.load_policy("pba/reduced-cifar10")
     arm = _published(Context(schedule, "pba", tmp_path, 0))
     assert arm.policy == "pba/reduced-cifar10" and augsearch.load_policy(arm.policy).kind == "schedule"
+
+
+def test_with_compare_trained_candidates_are_judged_at_the_final_length():
+    final = resolve(overrides={"space": "randaugment", "compare": True, "compare_epochs": 40})
+    assert final.epochs == 40 and final.grace_epochs == 40 and final.folds == 1  # no rung before the end
+    chosen = resolve(overrides={"space": "randaugment", "compare": True, "compare_epochs": 40, "epochs": 8})
+    assert chosen.epochs == 8 and chosen.grace_epochs == 1  # --epochs given: a short proxy, early stopping on
+    late = resolve(overrides={"space": "randaugment", "compare": True, "compare_epochs": 40, "grace_epochs": 30})
+    assert late.epochs == 40 and late.grace_epochs == 30
+    short = resolve(overrides={"space": "randaugment"})
+    assert short.epochs == 12 and short.grace_epochs == 1
+    density = resolve(overrides={"space": "fast-aa", "compare": True, "compare_epochs": 40})
+    assert density.epochs == 12 and density.folds == 2 and density.score == "loss"  # its proxy is not a candidate
+    preset = resolve(overrides={"space": "adaptive", "preset": "resnet20-160"})
+    assert (preset.model, preset.epochs, preset.compare_epochs, preset.precision, preset.grace_epochs) == (
+        "resnet20", 160, 160, "bf16", 160)
+    assert resolve(overrides={"space": "adaptive", "preset": "resnet20-160", "epochs": 20}).epochs == 20
+
+
+def test_run_compare_trains_the_comparison_as_the_searchs_final_training(tmp_path):
+    from augsearch.proof.compare import resolve_for_run
+
+    run = resolve(overrides={"space": "adaptive", "preset": "resnet20-160", "base": "crop", "lr": 0.05,
+                             "seeds": 4, "out": str(tmp_path / "r")})
+    cfg = resolve_for_run(tmp_path / "r", run)
+    assert (cfg.model, cfg.epochs, cfg.lr, cfg.precision, cfg.base, cfg.seeds, cfg.batch_size) == (
+        "resnet20", 160, 0.05, "bf16", "crop", 4, 128)
