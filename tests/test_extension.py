@@ -1,5 +1,5 @@
-"""A new space, objective, model and dataset are each one definition in one file: this file
-registers one of each and runs ``augsearch run`` with them, help and report included, without
+"""A new space, objective, runner, model and dataset are each one definition in one file: this
+file registers one of each and runs ``augsearch run`` with them, help and report included, without
 any other change to augsearch."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from augsearch.policy import Augment, PolicyData
 from augsearch.search.objectives import OBJECTIVES
 from augsearch.search.protocols import Objective, Report, Scorer, Space, Split
 from augsearch.search.rundir import RunDir, Store
+from augsearch.search.runners import RUNNERS, Runner
 from augsearch.search.spaces import SPACES
+from augsearch.search.study import Budget, evaluate_trial
 
 
 class RandAugmentGrid(Space):
@@ -59,6 +61,33 @@ class Gentle(Objective):
         return score
 
 
+class EveryPointOnce(Runner):
+    """A runner that tries the space's whole grid in order, without a sampler (a toy runner)."""
+
+    waiting = "trying every point of the grid"
+
+    def search_split(self, split: Split, *, space: Space, objective: Objective, budget: Budget, store: Store,
+                     device: torch.device) -> None:
+        scorer = objective.prepare(split, store, device)
+        done = {t.trial for t in store.trials() if t.split == split.index}
+        for number, params in enumerate(space.points()):  # type: ignore[attr-defined]
+            if number not in done:
+                store.append_trial(evaluate_trial(params, space, scorer, split=split.index, repeat=0, number=number,
+                                                  seed=number))
+
+
+class GridInOrder(RandAugmentGrid):
+    """The same grid, declared to be run by the runner above."""
+
+    name = "grid-in-order"
+
+    def runner(self, objective: Objective) -> str:
+        return "every-point-once"
+
+    def points(self) -> list[dict]:
+        return [{"n": n, "m": m} for n in RandAugmentGrid.grid["n"] for m in RandAugmentGrid.grid["m"]]
+
+
 def stripes(argument: str | None, *, image_size: int | None, split: str, **_: object) -> ImageSet:
     """Two classes, horizontal and vertical stripes, made on the spot."""
     side = image_size or 16
@@ -75,7 +104,8 @@ def tiny_linear(argument: str | None, *, num_classes: int, image_size: int, in_c
 @pytest.fixture
 def registered() -> Iterator[None]:
     entries = ((SPACES, "randaugment-grid", lambda: RandAugmentGrid()), (OBJECTIVES, "gentle", lambda: Gentle()),
-               (DATASETS, "stripes", stripes), (MODELS, "tiny-linear", tiny_linear))
+               (DATASETS, "stripes", stripes), (MODELS, "tiny-linear", tiny_linear),
+               (RUNNERS, "every-point-once", EveryPointOnce), (SPACES, "grid-in-order", lambda: GridInOrder()))
     for registry, name, entry in entries:
         registry.register(name, entry)
     yield
@@ -113,6 +143,16 @@ def test_a_new_objective_scores_the_candidates(registered, tmp_path):
     best = max(trials, key=lambda t: t.score)
     assert load_policy(out / "policy.yaml") == best.policy()
     assert best.params["n"] == 1  # one op changes fewer pixels than two
+
+
+def test_a_new_runner_runs_the_spaces_that_declare_it(registered, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--space", "grid-in-order", "--objective", "gentle", "--dataset", "stripes",
+                 "--engine", "local", "--folds", "1", "--trials", "4", "--top-n", "1", "--out", str(out),
+                 "--quiet", "--no-report"]) == 0
+    trials = sorted(RunDir(out).trials(), key=lambda t: t.trial)
+    assert [(t.params["n"], t.params["m"]) for t in trials] == [(1, 3), (1, 9), (2, 3), (2, 9)]  # in order
+    assert load_policy(out / "policy.yaml") == max(trials, key=lambda t: (t.score, -t.trial)).policy()
 
 
 def test_unknown_names_list_the_registered_ones(tmp_path, capsys):
