@@ -345,3 +345,27 @@ def test_bf16_trains_on_the_cpu(tmp_path):
     metrics = augsearch.train("trivial", dataset="digits", subset=200, epochs=2, precision="bf16",
                               out=str(tmp_path / "b"))
     assert 0 <= metrics["top1"] <= 1 and metrics["train_acc"] > 0
+
+
+def test_run_compare_interrupted_in_the_search_compares_on_resume(tmp_path, monkeypatch, capsys):
+    from augsearch.search import runners
+
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "digits", "--subset", "300", "--epochs", "1", "--trials", "3", "--startup-trials",
+            "2", "--draws", "1", "--folds", "1", "--engine", "local", "--compare", "--compare-epochs", "1",
+            "--seeds", "1", "--no-report", "--quiet", "--out", str(out)]
+    real = runners.evaluate_trial
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(runners, "evaluate_trial", interrupted)
+    assert main(args) == 130 and not (out / "compare").exists()
+    monkeypatch.setattr(runners, "evaluate_trial", real)
+    assert main(["run", "--resume", str(out), "--quiet", "--no-report"]) == 0
+    summary = json.loads((out / "compare" / "compare.json").read_text())  # the run's own --compare, kept
+    assert summary["epochs"] == 1 and summary["seeds"] == [0] and summary["tested"] == "searched"
