@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 CHUNK = 256  # values an image's draws read (one chunk, from its end)
+# Beta and Dirichlet concentrations: far above this a draw is its mean every time, and inf draws NaN
+MAX_ALPHA = 1000.0
 
 
 class Draws:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from augsearch.conventions import Convention
-from augsearch.draws import CHUNK, BatchDraws, Draws
+from augsearch.draws import CHUNK, MAX_ALPHA, BatchDraws, Draws
 from augsearch.errors import PolicyError
 from augsearch.ops import DEFAULT_CUTOUT_FILL, OPS, Interpolation
 from augsearch.plans import Applied, Plan, PlanTable, slice_rows
@@ -44,6 +44,8 @@ class _OpChoice(Augment):
         if isinstance(ops, str) or not names:
             raise PolicyError("ops must be a non-empty list of op names", place="ops", value=ops)
         for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise PolicyError("must be an op name", place=f"ops[{i}]", value=name)
             try:
                 self.convention.entry(name)
             except PolicyError as err:
@@ -188,7 +190,7 @@ class AugMix(_OpChoice):
         if isinstance(depth, bool) or not isinstance(depth, int) or not (depth == -1 or 1 <= depth <= 100):
             raise PolicyError("depth must be -1 (1..3 at random) or an integer 1..100", place="depth", value=depth)
         self.depth = depth
-        self.alpha = _number(alpha, "alpha", low=1e-6)
+        self.alpha = _number(alpha, "alpha", low=1e-6, high=MAX_ALPHA)
         if not isinstance(jsd, bool):
             raise PolicyError("jsd must be true or false", place="jsd", value=jsd)
         self.jsd = jsd

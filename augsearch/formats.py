@@ -28,6 +28,9 @@ MAX_ALIASED = 100_000  # nodes that YAML aliases may stand for, all aliases toge
 # libyaml's parser where PyYAML was built with it: 100,000 sub-policies parse in 2 s, not 13 s
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_TAGS = "tag:yaml.org,2002:"
+# YAML 1.1 (PyYAML) reads 1e-3 and 1E5 as text: a float needs a dot there. Users write them as
+# numbers (YAML 1.2, JSON, Python), so plain scalars of this form are read as floats.
+_EXPONENT_FLOAT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
 def dump_text(config: Mapping[str, Any], path: str | Path) -> str:
@@ -183,9 +186,12 @@ def _yaml_data(text: str, file: str) -> Any:
 
 
 def _plain_scalar(loader: Any, event: yaml.ScalarEvent) -> Any:
-    """A plain scalar's value as ``yaml.safe_load`` gives it: a number, a boolean, null, a date or text."""
+    """A plain scalar's value as ``yaml.safe_load`` gives it (a number, a boolean, null, a date or
+    text), except that ``1e-3`` is a number, as in YAML 1.2."""
     node = yaml.ScalarNode(loader.resolve(yaml.ScalarNode, event.value, (True, False)), event.value,
                            event.start_mark, event.end_mark)
+    if node.tag == _YAML_TAGS + "str" and _EXPONENT_FLOAT.fullmatch(event.value):
+        return float(event.value)
     construct = loader.yaml_constructors.get(node.tag)
     if construct is None:  # '<<' (a merge key) and '=' (a value key) are no plain data
         raise yaml.MarkedYAMLError(None, None, f"{event.value!r} is not supported", event.start_mark)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from augsearch.draws import Draws
+from augsearch.draws import MAX_ALPHA, Draws
 from augsearch.errors import PolicyError
 from augsearch.formats import FORMAT_VERSION
 from augsearch.ops import to_uint8
@@ -21,6 +21,7 @@ from augsearch.plans import slice_rows
 from augsearch.policy import PolicyData
 
 MODES = ("batch", "pair", "elem")
+MAX_CLASSES = 1_000_000  # soft targets take batch x classes floats: 512 MB for a batch of 128
 
 
 def _positive(value: Any, place: str, *, allow_zero: bool = True, high: float = float("inf")) -> float:
@@ -50,12 +51,13 @@ class Mixup(PolicyData):
     def __init__(self, alpha: float = 1.0, *, cutmix_alpha: float = 0.0, num_classes: int,
                  prob: float = 1.0, switch_prob: float = 0.5, mode: str = "batch",
                  label_smoothing: float = 0.0, correct_lam: bool = True) -> None:
-        self.alpha = _positive(alpha, "alpha")
-        self.cutmix_alpha = _positive(cutmix_alpha, "cutmix_alpha")
+        self.alpha = _positive(alpha, "alpha", high=MAX_ALPHA)
+        self.cutmix_alpha = _positive(cutmix_alpha, "cutmix_alpha", high=MAX_ALPHA)
         if self.alpha == 0 and self.cutmix_alpha == 0:
             raise PolicyError("one of alpha and cutmix_alpha must be above 0", place="alpha", value=alpha)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise PolicyError("num_classes must be an integer >= 2", place="num_classes", value=num_classes)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= MAX_CLASSES:
+            raise PolicyError(f"must be an integer in [2, {MAX_CLASSES:,}]", place="num_classes",
+                              value=num_classes)
         self.num_classes = num_classes
         self.prob = _positive(prob, "prob", high=1.0)
         self.switch_prob = _positive(switch_prob, "switch_prob", high=1.0)

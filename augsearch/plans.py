@@ -100,18 +100,37 @@ class PlanTable:
 
 # ----------------------------------------------------------------------------- applying plans
 
+PIL_MODES = ("RGB", "L")  # what the PIL kernels of every op accept
+
+
 def is_batch(image: Any) -> bool:
     return isinstance(image, torch.Tensor) and image.ndim == 4
 
 
 def check_image(image: Any) -> None:
     if isinstance(image, Image.Image):
+        check_pil_image(image)
         return
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"expected a PIL image or a uint8 tensor, got {type(image).__name__}")
     if image.dtype != torch.uint8 or image.ndim not in (3, 4) or image.shape[-3] not in (1, 3):
         raise TypeError("expected a uint8 tensor (C, H, W) or (N, C, H, W) with 1 or 3 channels, "
                         f"got {image.dtype} {tuple(image.shape)}")
+    check_size(image_size(image))
+
+
+def check_pil_image(image: Image.Image) -> None:
+    """Refuse, in one line, the PIL modes the ops' kernels do not handle (RGBA, P, I, F, CMYK, 1, ...):
+    converting them here would drop alpha or a palette without the user's say."""
+    if image.mode not in PIL_MODES:
+        raise TypeError(f"expected a PIL image in mode RGB or L, got mode {image.mode!r}: convert it first, "
+                        "e.g. image.convert('RGB')")
+    check_size(image.size)
+
+
+def check_size(size: tuple[int, int]) -> None:
+    if 0 in size:
+        raise ValueError(f"the image is empty ({size[0]}x{size[1]} pixels)")
 
 
 def image_size(image: Image.Image | torch.Tensor) -> tuple[int, int]:

@@ -178,6 +178,8 @@ class Augment(PolicyData, v2.Transform):
     def forward(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
         """``policy(image)``, ``policy(image, boxes, mask)``, ``policy({"image": ..., "label": ...})``: the
         augmented image, batch or sample (see :mod:`augsearch.tvsample`)."""
+        if not inputs:
+            raise TypeError(f"{self.kind} augments an image, a batch or a sample: call it as policy(image)")
         if len(inputs) == 1 and tvsample.is_plain_input(inputs[0]):
             if self._views() == 1:  # without listing a batch's plans
                 check_image(inputs[0])

@@ -17,7 +17,7 @@ from augsearch.bases import BASES
 from augsearch.errors import PolicyError
 from augsearch.families import AugMix, Cutout
 from augsearch.formats import FORMAT_VERSION
-from augsearch.mixing import MODES, Mixup, soft_targets
+from augsearch.mixing import MAX_CLASSES, MODES, Mixup, soft_targets
 from augsearch.plans import check_image, is_batch
 from augsearch.policy import Augment, PolicyData, build_config
 
@@ -50,8 +50,9 @@ class AugmentationRecipe(PolicyData):
                               value=label_smoothing)
         self.label_smoothing = float(label_smoothing)
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-                                        or num_classes < 2):
-            raise PolicyError("num_classes must be an integer >= 2 or null", place="num_classes", value=num_classes)
+                                        or not 2 <= num_classes <= MAX_CLASSES):
+            raise PolicyError(f"num_classes must be an integer in [2, {MAX_CLASSES:,}] or null", place="num_classes",
+                              value=num_classes)
         self.num_classes = num_classes
 
     # -- per image

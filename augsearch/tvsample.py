@@ -34,7 +34,7 @@ from torchvision.transforms.v2 import functional as F
 
 from augsearch.errors import PolicyError
 from augsearch.ops import OPS
-from augsearch.plans import Applied, Plan, image_size
+from augsearch.plans import Applied, Plan, check_pil_image, check_size, image_size
 
 TARGETS = (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.KeyPoints)
 MASK_FILL = (0,)  # what masks get where a geometric op uncovers the canvas: background
@@ -149,6 +149,7 @@ def _names(targets: list[Any]) -> str:
 
 def _check_image(x: Any) -> None:
     if isinstance(x, PIL.Image.Image):
+        check_pil_image(x)
         return
     what = type(x).__name__
     video = isinstance(x, tv_tensors.Video)
@@ -157,6 +158,7 @@ def _check_image(x: Any) -> None:
         shape = "(..., T, C, H, W)" if video else "(C, H, W) or (N, C, H, W)"
         raise TypeError(f"expected a uint8 or float {what} {shape} with 1 or 3 channels, "
                         f"got {x.dtype} {tuple(x.shape)}")
+    check_size(image_size(x))
     if x.is_floating_point() and x.numel():
         low, high = x.amin().item(), x.amax().item()
         if not 0.0 <= low <= high <= 1.0:
@@ -218,7 +220,7 @@ def _move_mask(mask: tv_tensors.Mask, steps: Plan, *, pil: bool) -> tv_tensors.M
     """The geometric steps through the kernels that moved the image (PIL's when the sample's image is
     a PIL image, else the tensor ones), nearest neighbour: each mask pixel comes from the source pixel
     its image pixel came from, even where a sample point lies on a pixel edge."""
-    if not steps:
+    if not steps or not mask.numel():  # a mask of no objects, (0, H, W), has nothing to move
         return mask
     plain = mask.as_subclass(torch.Tensor)
     if pil:
