@@ -20,12 +20,22 @@ from augsearch.formats import parse_text, read_text
 from augsearch.registry import Registry
 
 C = TypeVar("C")
+COMMAND_LINE = "<flags>"  # check()'s origin for a flag's value: errors name the flag (--top-n), not the field
+
+# Bounds that more than one command's options share
+MAX_SEED = 2**63 - 1  # torch's generators take a signed 64-bit seed
+MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 8, 1024  # the models' poolings need 8; 1024 px x 50,000 images is 150 GB
+MAX_THREADS = 256  # far beyond, libgomp runs out of memory allocating its thread pool
 
 
-def option(default: Any, help: str, *, choices: Registry | None = None, names: Registry | None = None) -> Any:
+def option(default: Any, help: str, *, choices: Registry | None = None, names: Registry | None = None,
+           low: float | None = None, high: float | None = None) -> Any:
     """A field: its default, its ``--help`` text and, for named things, the registry whose names it
-    takes (``choices``), or whose names and arguments it takes (``names``: ``folder:PATH``)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "names": names})
+    takes (``choices``), or whose names and arguments it takes (``names``: ``folder:PATH``); for
+    numbers, the range it must lie in (``low``, ``high``: what a 2-core, 24 GiB machine survives),
+    checked before any work starts."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "names": names,
+                                                        "low": low, "high": high})
 
 
 def field_type(cls: type, name: str) -> tuple[type, bool]:
@@ -38,10 +48,14 @@ def field_type(cls: type, name: str) -> tuple[type, bool]:
 
 
 def check(cls: type, name: str, value: Any, origin: str) -> Any:
-    """``value`` for option ``name``, type-checked (an int is a float where a float is asked for)."""
+    """``value`` for option ``name``, type-checked (an int is a float where a float is asked for) and
+    within its bounds; ``origin`` says where it came from (:data:`COMMAND_LINE`: a flag)."""
+    field = name
     kind, optional = field_type(cls, name)
     if value is None and optional:
         return None
+    if origin == COMMAND_LINE:  # name what the user typed
+        origin, name = "command line", "--" + name.replace("_", "-")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is tuple:
@@ -51,7 +65,12 @@ def check(cls: type, name: str, value: Any, origin: str) -> Any:
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         raise ConfigError(f"{origin}: {name} must be {kind.__name__}{' or null' if optional else ''} "
                           f"(got {shown(value)})")
-    meta = _fields(cls)[name].metadata
+    meta = _fields(cls)[field].metadata
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"in [{low:,}, {high:,}]" if low is not None and high is not None else (
+            f"at least {low:,}" if low is not None else f"at most {high:,}")
+        raise ConfigError(f"{origin}: {name} must be {bounds} (got {shown(value)})")
     for each in value if kind is tuple else (value,):
         if meta["choices"] is not None:
             meta["choices"].get(each)  # an unknown name is an error that lists the known ones
@@ -91,7 +110,7 @@ def resolve(cls: type[C], *, file: str | Path | None = None, overrides: dict[str
         if key not in known:
             raise ConfigError(f"unknown option {key!r}")
         if value is not None:
-            flags[key] = check(cls, key, value, "command line")
+            flags[key] = check(cls, key, value, COMMAND_LINE)
     name = flags.get("preset", values.get("preset"))
     base = {} if preset is None or name is None else {
         key: check(cls, key, value, f"preset {name}") for key, value in preset(name).items() if key in known}

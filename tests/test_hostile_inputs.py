@@ -9,6 +9,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from augsearch import AugMix, CutMix, Mixup, PolicyError, RandAugment, TrivialAugment, load_policy
+from augsearch.cli import main
 from augsearch.formats import parse_text
 from augsearch.options import read_file
 from augsearch.recipe import AugmentationRecipe
@@ -97,3 +98,29 @@ def test_exponent_numbers_are_numbers_in_yaml_files(tmp_path):
     options = tmp_path / "train.yaml"
     options.write_text("lr: 1e-3\nweight_decay: 5e-4\n")
     assert read_file(RunConfig, options) == {"lr": 0.001, "weight_decay": 0.0005}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["run", "--num-sub-policies", "100000000"], "--num-sub-policies must be in [1, 1,000] (got 100000000)"),
+    (["run", "--seed", "100000000000000000000"], "--seed must be in [0, 9,223,372,036,854,775,807]"),
+    (["run", "--image-size", "2"], "--image-size must be in [8, 1,024] (got 2)"),
+    (["train", "none", "--threads", "100000"], "--threads must be in [1, 256] (got 100000)"),
+    (["train", "none", "--image-size", "3000", "--subset", "50"], "--image-size must be in [8, 1,024] (got 3000)"),
+    (["compare", "none", "--seed", "-1"], "--seed must be in [0, 9,223,372,036,854,775,807] (got -1)"),
+    (["train", "none", "--subset", "1"], "--subset must be at least 2 (got 1)"),
+])
+def test_numbers_beyond_what_the_machine_survives_are_refused_before_work_starts(tmp_path, capsys, argv, expected):
+    # before: a MemoryError after gigabytes, libgomp out of memory, a 65 GB allocation, an overflow traceback
+    out = ["--out", str(tmp_path / "run")]
+    assert main([*argv, *out]) == 2
+    err = capsys.readouterr().err
+    assert f"error: command line: {expected}" in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_bound_in_a_config_file_names_the_file_and_the_field(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 100000000000000000000\n")
+    assert main(["run", "-c", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"augsearch run: error: {path}: seed must be in "
+                                               "[0, 9,223,372,036,854,775,807] (got 100000000000000000000)")

@@ -30,7 +30,7 @@ from augsearch.errors import ConfigError
 from augsearch.jobs.workdir import WorkDir
 from augsearch.loggers import Scalars
 from augsearch.models import MODELS, build_model
-from augsearch.options import option
+from augsearch.options import MAX_IMAGE_SIDE, MAX_SEED, MAX_THREADS, MIN_IMAGE_SIDE, option
 from augsearch.pipeline import pipeline
 from augsearch.policy import PolicyData
 from augsearch.presets import PRESETS
@@ -53,8 +53,9 @@ class TrainConfig:
                              names=DATASETS)
     val_fraction: float = option(0.2, "stratified share held out of a dataset that has one split")
     data_root: str = option("data", "where torchvision datasets live")
-    subset: int | None = option(None, "stratified, seeded subset of N training images")
-    image_size: int | None = option(None, "resize images to this side (default: the dataset's)")
+    subset: int | None = option(None, "stratified, seeded subset of N training images", low=2)
+    image_size: int | None = option(None, "resize images to this side (default: the dataset's)",
+                                    low=MIN_IMAGE_SIDE, high=MAX_IMAGE_SIDE)
     skip_bad: bool = option(False, "skip unreadable images with a warning instead of stopping")
     model: str = option("small-cnn", "task model", names=MODELS)
     epochs: int = option(30, "training epochs")
@@ -65,8 +66,9 @@ class TrainConfig:
     warmup_epochs: float = option(1.0, "linear learning-rate warmup, in epochs")
     ema: float | None = option(None, "decay of an exponential moving average of the weights, e.g. 0.999")
     base: str = option("crop-flip", "base augmentation after the policy", choices=BASES)
-    seed: int = option(0, "seed of the weights, the shuffling and the augmentation draws")
-    threads: int | None = option(None, "torch CPU threads (default: every core this process may use)")
+    seed: int = option(0, "seed of the weights, the shuffling and the augmentation draws", low=0, high=MAX_SEED)
+    threads: int | None = option(None, "torch CPU threads (default: every core this process may use)",
+                                 low=1, high=MAX_THREADS)
     device: str | None = option(None, "cpu or cuda (default: cuda when present)")
     compile: bool = option(False, "torch.compile the model (compiling takes a while: pays on long GPU runs)")
     precision: str = option("auto", "arithmetic of the forward pass: auto (bf16/fp16 autocast on CUDA, fp32 on "
@@ -86,8 +88,6 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
         raise ConfigError(f"val_fraction must be between 0 and 1 (got {cfg.val_fraction})")
     if cfg.device not in (None, "cpu", "cuda"):
         raise ConfigError(f"device must be cpu or cuda (got {cfg.device!r})")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ConfigError(f"threads must be at least 1 (got {cfg.threads})")
     if cfg.out is None:
         cfg = dataclasses.replace(cfg, out=options.default_out("train"))
     return cfg

@@ -18,7 +18,7 @@ from augsearch.data import DATASETS
 from augsearch.errors import ConfigError
 from augsearch.jobs.engines import ENGINES
 from augsearch.models import MODELS
-from augsearch.options import option
+from augsearch.options import MAX_IMAGE_SIDE, MAX_SEED, MIN_IMAGE_SIDE, option
 from augsearch.presets import PRESETS
 from augsearch.registry import build
 from augsearch.search.objectives import OBJECTIVES, SCORE_RULES
@@ -38,8 +38,9 @@ class RunConfig:
                                    "for fast-aa and autoaugment, train-evaluate for the others)", choices=OBJECTIVES)
     dataset: str = option("digits", "dataset (digits is embedded)", names=DATASETS)
     data_root: str = option("data", "where torchvision datasets live")
-    subset: int | None = option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)")
-    image_size: int | None = option(None, "resize images to this side (default: the dataset's, 32 for folders)")
+    subset: int | None = option(None, "stratified, seeded subset of N training images (reduced CIFAR-10: 4000)", low=2)
+    image_size: int | None = option(None, "resize images to this side (default: the dataset's, 32 for folders)",
+                                    low=MIN_IMAGE_SIDE, high=MAX_IMAGE_SIDE)
     skip_bad: bool = option(False, "skip unreadable images with a warning instead of stopping")
     val: str | None = option(None, "held-out data for augsearch compare (default: the dataset's test split, else "
                              "--test-fraction of it)", names=DATASETS)
@@ -67,7 +68,7 @@ class RunConfig:
     trials: int = option(40, "B: trials per split and repeat; paper: 200")
     repeats: int = option(1, "T: independent searches per split; paper: 2")
     top_n: int | None = option(None, "N: best candidates kept per search (default 10, at most --trials)")
-    num_sub_policies: int = option(5, "sub-policies per candidate")
+    num_sub_policies: int = option(5, "sub-policies per candidate", low=1, high=1000)
     num_ops: int = option(2, "ops per sub-policy")
     startup_trials: int = option(10, "random trials before TPE models")
     score: str | None = option(None, "density matching's rule: loss (its default), minus the mean loss (the "
@@ -80,7 +81,7 @@ class RunConfig:
     cpus_per_trial: float = option(1.0, "CPUs per split task")
     gpus_per_trial: float | None = option(None, "GPUs per split task, fractions allowed (default: 1 when a GPU "
                                            "is present, else 0)")
-    seed: int = option(0, "seed of splits, proxies and samplers")
+    seed: int = option(0, "seed of splits, proxies and samplers", low=0, high=MAX_SEED)
     compare: bool = option(False, "after the search, run augsearch compare RUN_DIR: the found policy against "
                            "the controls, trained on the search's data, tested on its held-out part")
     compare_epochs: int = option(30, "training epochs of each compare job")
@@ -97,7 +98,7 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
         if not ok:
             raise ConfigError(f"{origin}: {name} must be {what} (got {getattr(cfg, name)!r})")
 
-    for name in ("epochs", "batch_size", "folds", "trials", "repeats", "top_n", "num_sub_policies",
+    for name in ("epochs", "batch_size", "folds", "trials", "repeats", "top_n",
                  "num_ops", "draws", "compare_epochs", "seeds"):
         need(getattr(cfg, name) >= 1, name, "at least 1")
     need(cfg.startup_trials >= 0, "startup_trials", ">= 0")
@@ -111,8 +112,6 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     need(cfg.interval >= 1, "interval", "at least 1")
     need(cfg.reduction >= 2, "reduction", "at least 2")
     need(cfg.gpus_per_trial is None or cfg.gpus_per_trial >= 0, "gpus_per_trial", ">= 0")
-    need(cfg.subset is None or cfg.subset >= 2, "subset", "at least 2")
-    need(cfg.image_size is None or cfg.image_size >= 8, "image_size", "at least 8")
     need(cfg.top_n <= cfg.trials, "top_n", f"at most trials ({cfg.trials})")
     return cfg
 
