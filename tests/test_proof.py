@@ -252,6 +252,19 @@ def test_compare_says_when_augmentation_does_not_pay_at_its_budget():
     assert fits["warnings"] == [] and fits["policies"][0]["train_acc"] == 0.99
 
 
+def test_file_names_in_the_tables_stay_in_their_cells():
+    arms = [compare_module.Arm("a|b <i>x</i>.yaml", "a.yaml", "tested"), compare_module.Arm("none", "none", "control")]
+    summary = compare_module.summarize(arms, _results({0: [0.7, 0.71, 0.72], 1: [0.6, 0.62, 0.61]},
+                                                      {0: 0.99, 1: 0.99}), [0, 1, 2])
+    summary |= {"test_size": 30, "holdout": {"kind": "val"}, "model": "m", "epochs": 1, "base": "none",
+                "seeds": [0, 1, 2]}
+    text = compare_module.markdown(summary)
+    row = next(line for line in text.splitlines() if line.startswith("| a"))
+    # before: the | split the row into one cell more, and <i> became raw HTML
+    assert row.startswith("| a\\|b &lt;i&gt;x&lt;/i&gt;.yaml | tested |") and row.count(" | ") == 6, row
+    assert "<i>" not in text and "Paired difference of a\\|b &lt;i&gt;" in text
+
+
 def test_compare_run_dir_uses_the_search_and_a_random_control_of_its_shape(tmp_path, capsys):
     cfg = resolve_run(overrides=dict(dataset="digits", subset=300, epochs=1, batch_size=64, folds=1, trials=3,
                                      top_n=1, startup_trials=2, num_sub_policies=3, num_ops=2, draws=1,

@@ -412,6 +412,12 @@ def regime_warnings(arms: Sequence[Arm], by_arm: dict[int, dict[int, float]], ro
     return found
 
 
+def _text(value: Any) -> str:
+    """Text from a file name or a dataset as Markdown shows it: no raw HTML, no ``|`` splitting a row."""
+    text = " ".join(str(value).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
@@ -419,25 +425,26 @@ def _pct(value: float | None) -> str:
 def markdown(summary: dict[str, Any]) -> str:
     """The tables of ``compare.md`` (and of the terminal): top-1 in %, then the paired differences."""
     level = round(100 * summary["level"])
-    lines = [f"Top-1 on {summary['test_size']} held-out images ({summary['holdout']['kind']}), {summary['model']}, "
+    lines = [f"Top-1 on {summary['test_size']} held-out images ({summary['holdout']['kind']}), "
+             f"{_text(summary['model'])}, "
              f"{summary['epochs']} epochs, base {summary['base']}, seeds {summary['seeds']}.", "",
              f"| policy | role | mean top-1 % | std | {level}% CI | runs | train acc % |",
              "|---|---|---|---|---|---|---|"]
     for row in summary["policies"]:
         ci = "-" if row["low"] is None else f"{_pct(row['low'])} .. {_pct(row['high'])}"
-        lines.append(f"| {row['name']} | {row['role']} | {_pct(row['mean'])} | {_pct(row['std'])} | {ci} "
+        lines.append(f"| {_text(row['name'])} | {row['role']} | {_pct(row['mean'])} | {_pct(row['std'])} | {ci} "
                      f"| {row['n']} | {_pct(row.get('train_acc'))} |")
     if summary["differences"]:
-        lines += ["", f"Paired difference of {summary['tested']} to each policy over the same seeds "
+        lines += ["", f"Paired difference of {_text(summary['tested'])} to each policy over the same seeds "
                       "(percentage points; the verdict comes from the interval):", "",
                   f"| versus | mean difference | {level}% CI | seeds | verdict |", "|---|---|---|---|---|"]
         for d in summary["differences"]:
             ci = "-" if d["low"] is None else f"{_pct(d['low'])} .. {_pct(d['high'])}"
-            lines.append(f"| {d['versus']} | {_pct(d['mean'])} | {ci} | {d['n']} | {d['verdict']} |")
+            lines.append(f"| {_text(d['versus'])} | {_pct(d['mean'])} | {ci} | {d['n']} | {d['verdict']} |")
     for name, why in summary.get("skipped_controls", {}).items():
-        lines.append(f"\nControl {name} left out: {why}.")
+        lines.append(f"\nControl {_text(name)} left out: {_text(why)}.")
     for warning in summary.get("warnings", []):
-        lines.append(f"\n**Warning:** {warning}.")
+        lines.append(f"\n**Warning:** {_text(warning)}.")
     return "\n".join(lines) + "\n"
 
 
