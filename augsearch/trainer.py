@@ -178,7 +178,8 @@ def fit(
             mean_loss = loss_sum.item() / seen
             if not math.isfinite(mean_loss):
                 raise AugsearchError(
-                    f"training diverged (loss {mean_loss} in epoch {epoch}); lower the learning rate"
+                    f"training diverged (loss {mean_loss} in epoch {epoch}); lower the learning rate in a new run "
+                    "(another --out: a resumed run keeps its options)"
                 )
             metrics = {
                 "epoch": epoch,

@@ -203,6 +203,21 @@ def test_compare_resume_redoes_nothing(tmp_path, monkeypatch, capsys):
     assert "results.jsonl:7: corrupt result" in capsys.readouterr().err
 
 
+def test_a_diverged_job_is_named_and_a_comparison_without_arms_says_how_to_go_on(tmp_path, capsys):
+    out = tmp_path / "c"
+    args = ["compare", "trivial", "--controls", "none", "--epochs", "1", "--warmup-epochs", "0", "--seeds", "1",
+            "--subset", "100", "--batch-size", "8", "--lr", "1e37", "--engine", "local", "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    # before: "training diverged ...; lower the learning rate", with no job named, while --resume refuses --lr
+    assert "job arm0-s0 (trivial, seed 0): training diverged" in err and "another --out" in err, err
+    assert len(err.strip().splitlines()) == 1
+    (out / "arms.json").unlink()  # as a crash between the files left it (now arms.json is written first)
+    assert main(["compare", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "arms.json: missing, so this comparison cannot continue; start it again with another --out" in err, err
+
+
 def test_a_harmful_policy_is_worse_than_none(tmp_path):
     folder = write_two_tone_folder(tmp_path / "data", n=60)
     invert = Policy([[("Invert", 1.0, None)]]).save(tmp_path / "invert.yaml")

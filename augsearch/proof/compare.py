@@ -26,7 +26,7 @@ import yaml
 
 from augsearch import options, presets
 from augsearch.data import ImageSet, TrainTest
-from augsearch.errors import ConfigError, first_line
+from augsearch.errors import AugsearchError, ConfigError, first_line
 from augsearch.jobs.engines import ENGINES, Resources
 from augsearch.jobs.workdir import WorkDir, complete_lines, drop_torn_tail
 from augsearch.options import option
@@ -179,6 +179,9 @@ class CompareDir(WorkDir):
 
     def arms(self) -> tuple[list[Arm], dict[str, str]]:
         """The arms written when the comparison started, and the controls left out."""
+        if not self.arms_file.exists():
+            raise ConfigError(f"{self.arms_file}: missing, so this comparison cannot continue; start it again "
+                              f"with another --out (or remove {self.path})")
         data = self.read_json(self.arms_file)
         try:
             arms = [Arm(**a) for a in data["arms"]]
@@ -239,7 +242,10 @@ class CompareWork:
     def _train(self, arm: int, seed: int, job: Path, device: torch.device) -> dict[str, Any]:
         cfg = dataclasses.replace(self.train, policy=self.arms[arm].policy, seed=seed, out=str(job),
                                   threads=self.threads, device=device.type)
-        metrics = run_training(cfg, resume=(job / "config.yaml").exists(), data=self.data)
+        try:
+            metrics = run_training(cfg, resume=(job / "config.yaml").exists(), data=self.data)
+        except AugsearchError as err:  # say which of the jobs failed
+            raise AugsearchError(f"job {job.name} ({self.arms[arm].name}, seed {seed}): {err}") from None
         return {"arm": arm, "seed": seed, "top1": float(metrics["top1"]), "loss": metrics["loss"],
                 "train_acc": metrics["train_acc"], "seconds": metrics["seconds"]}
 
@@ -306,8 +312,9 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
             arms, skipped = folder.arms()
         else:
             arms, skipped = make_arms(cfg, folder, tested, space, data=data.train)
-            folder.config_file.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+            # the arms first: a config.yaml marks a comparison that --resume can continue
             folder.write_json(folder.arms_file, {"arms": [dataclasses.asdict(a) for a in arms], "skipped": skipped})
+            folder.config_file.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
         seeds = [cfg.seed + i for i in range(cfg.seeds)]
         jobs = tuple((a, s) for s in seeds for a in range(len(arms)))
         done = {(r["arm"], r["seed"]) for r in folder.results()}
