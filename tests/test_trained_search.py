@@ -277,6 +277,59 @@ def test_an_interrupted_population_resumes_from_its_last_round(tmp_path, monkeyp
     assert sorted(t.trial for t in RunDir(cfg.out).trials()) == [0, 1, 2, 3]
 
 
+def test_a_crash_while_a_round_writes_its_weights_leaves_the_last_round_whole(tmp_path, monkeypatch):
+    from augsearch.search import population
+    written: dict[str, bytes] = {}
+    real = RunDir.write_bytes
+
+    def crashing(self, name, data):
+        if "-member" in name:
+            if len(written) == 4 + 2 and name not in written:  # round 2, its third member's weights
+                raise KeyboardInterrupt
+            written.setdefault(name, data)
+        real(self, name, data)
+
+    monkeypatch.setattr(RunDir, "write_bytes", crashing)
+    cfg = tiny(tmp_path, space="pba", trials=4, epochs=3, interval=1)
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg, quiet=True)
+    folder = Path(cfg.out) / "population"
+    state = json.loads((folder / "split0-repeat0.json").read_text())
+    assert state["epoch"] == 1 and state["slot"] == population.SLOTS[0]
+    for i in range(4):  # the weights round 1's state names are still round 1's (before: overwritten by round 2)
+        name = population.member_name(0, 0, i, state["slot"])
+        assert (Path(cfg.out) / name).read_bytes() == written[name]
+    monkeypatch.setattr(RunDir, "write_bytes", real)
+    lost = Path(cfg.out) / population.member_name(0, 0, 2, state["slot"])
+    lost.unlink()  # by hand: the state names weights that are gone
+    with pytest.raises(ConfigError, match=r"member2\.pt: missing, although .* names it"):
+        search(cfg, resume=True, quiet=True)
+    lost.write_bytes(written[population.member_name(0, 0, 2, state["slot"])])
+    search(cfg, resume=True, quiet=True)
+    assert sorted(t.trial for t in RunDir(cfg.out).trials() if t.ok) == [0, 1, 2, 3]
+
+
+def test_a_population_that_diverged_is_a_failed_search_whose_records_read_back(tmp_path, capsys):
+    out = tmp_path / "pba"
+    args = ["run", "--space", "pba", "--engine", "local", "--dataset", "digits", "--subset", "300", "--epochs", "1",
+            "--interval", "1", "--trials", "4", "--batch-size", "64", "--score", "loss", "--lr", "100000",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    assert "every trial failed (4 of 4: diverged: its score was -inf; lower --lr)" in capsys.readouterr().err
+    assert [t.ok for t in RunDir(out).trials()] == [False] * 4  # before: -Infinity, then a corrupt record
+    assert main(["run", "--resume", str(out), "--quiet"]) == 2
+    assert "every trial failed (4 of 4" in capsys.readouterr().err
+
+
+def test_a_score_that_is_not_finite_is_a_failed_trial_that_reads_back():
+    for score in (float("nan"), float("-inf"), float("inf")):
+        trial = Trial(0, 0, 3, {}, {"augsearch": 1, "kind": "cutout", "size": 4}, score,
+                      metrics={"accuracy": 0.1, "loss": float("nan"), "epoch_1": float("-inf")})
+        assert not trial.ok and trial.score is None and "diverged" in trial.error and "lower --lr" in trial.error
+        assert trial.metrics == {"accuracy": 0.1}
+        assert Trial.from_record(json.loads(trial.to_json())) == trial  # before: -Infinity, a corrupt record
+
+
 def test_pba_needs_train_evaluate(tmp_path):
     with pytest.raises(ConfigError, match="needs --objective train-evaluate, not density-matching"):
         tiny(tmp_path, space="pba", objective="density-matching", score="best-of-k")

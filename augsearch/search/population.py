@@ -127,6 +127,15 @@ def state_name(split: int, repeat: int, suffix: str) -> str:
     return f"population/split{split}-repeat{repeat}{suffix}"
 
 
+# A round's weights go to the slot the last state does not name, and the state that names them is
+# written after them: a crash while writing leaves the last state and its weights whole.
+SLOTS = ("", "-b")
+
+
+def member_name(split: int, repeat: int, member: int, slot: str) -> str:
+    return state_name(split, repeat, f"-member{member}{slot}.pt")
+
+
 def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size: int, interval: int, seed: int,
                    repeat: int, device: torch.device, record: Sequence[int]) -> None:
     """Train a population of ``size`` members for ``objective.epochs`` epochs on the split (or
@@ -135,14 +144,19 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
     recipe = objective.recipe(split)
     state_file = state_name(split.index, repeat, ".json")
     saved = store.read_bytes(state_file)
+    weights: dict[int, bytes] = {}
     if saved is None:
-        done, members, events = 0, [Member([(0, (0,) * VECTOR_LENGTH)]) for _ in range(size)], []
+        done, members, events, slot = 0, [Member([(0, (0,) * VECTOR_LENGTH)]) for _ in range(size)], [], SLOTS[1]
     else:
         state = json.loads(saved)
         done, members, events = state["epoch"], [Member.from_json(m) for m in state["members"]], state["events"]
+        slot = state.get("slot", SLOTS[0])
+        for i in range(size):
+            weights[i] = store.read_bytes(member_name(split.index, repeat, i, slot))
+            if weights[i] is None:
+                raise ConfigError(f"{member_name(split.index, repeat, i, slot)}: missing, although {state_file} "
+                                  "names it; remove population/ to train this population again")
     draws = Draws(torch.Generator().manual_seed(seed * 7919 + done))
-    weights: dict[int, bytes] = {i: w for i in range(size)
-                                 if (w := store.read_bytes(state_name(split.index, repeat, f"-member{i}.pt")))}
     for epoch in range(done, epochs):
         for i, member in enumerate(members):
             weights[i] = train_one_epoch(member, weights.get(i), objective=objective, recipe=recipe,
@@ -157,10 +171,11 @@ def run_population(split: Split, *, objective: TrainEvaluate, store: Store, size
                                         members[best].accuracy, members[best].loss, members[best].exploits + 1)
                 weights[worst] = weights[best]
                 events.append([worst, best, epoch + 1, epoch + 1, list(old), list(new)])
+        slot = SLOTS[1 - SLOTS.index(slot)]
         for i in range(size):
-            store.write_bytes(state_name(split.index, repeat, f"-member{i}.pt"), weights[i])
-        store.write_bytes(state_file, json.dumps({"epoch": epoch + 1, "members": [m.to_json() for m in members],
-                                                  "events": events}).encode())
+            store.write_bytes(member_name(split.index, repeat, i, slot), weights[i])
+        store.write_bytes(state_file, json.dumps({"epoch": epoch + 1, "slot": slot, "events": events,
+                                                  "members": [m.to_json() for m in members]}).encode())
     for number in record:
         store.append_trial(members[number].trial(split.index, repeat, number, size=size, epochs=epochs))
 

@@ -6,6 +6,7 @@ engine are looked up by name and each is built from the few options it takes.
 
 from __future__ import annotations
 
+import collections
 import json
 import platform
 import statistics
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from augsearch.data import TrainTest, load_train_test, stratified_splits
-from augsearch.errors import ConfigError
+from augsearch.errors import ConfigError, first_line
 from augsearch.jobs.engines import ENGINES, Resources
 from augsearch.models import build_model
 from augsearch.policy import Policy, PolicyData
@@ -78,7 +79,10 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
         trials = run.trials()
         best = kept(trials, top_n=cfg.top_n)
         if not best:
-            raise ConfigError(f"every trial failed; see the errors in {run.trials_file}")
+            reasons = collections.Counter(first_line(t.error or "no score") for t in trials)
+            reason, count = reasons.most_common(1)[0]
+            raise ConfigError(f"every trial failed ({count} of {len(trials)}: {reason}); see the errors in "
+                              f"{run.trials_file}")
         policy = space.combine(best, source=f"augsearch {cfg.space} search on {cfg.dataset} with {cfg.model} "
                                             f"({run.path.name})")
         policy.save(run.policy_file)

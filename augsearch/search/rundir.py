@@ -54,6 +54,16 @@ class Trial:
     seconds: float = 0.0
     traceback: str | None = None
 
+    def __post_init__(self) -> None:
+        """No non-finite number is ever recorded (JSON has none, so the file could not be read back):
+        a candidate whose score is not finite diverged, a failed trial with that reason."""
+        if self.score is not None and not math.isfinite(self.score):
+            object.__setattr__(self, "error", self.error or f"diverged: its score was {self.score}; lower --lr")
+            object.__setattr__(self, "score", None)
+        if not all(math.isfinite(v) for v in self.metrics.values() if isinstance(v, float)):
+            object.__setattr__(self, "metrics", {k: v for k, v in self.metrics.items()
+                                                 if not isinstance(v, float) or math.isfinite(v)})
+
     @property
     def ok(self) -> bool:
         return self.error is None and self.score is not None

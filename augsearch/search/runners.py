@@ -30,7 +30,7 @@ import torch
 from augsearch.data import ImageSet
 from augsearch.jobs.engines import ENGINES, Engine
 from augsearch.registry import Registry
-from augsearch.search.population import run_population, state_name
+from augsearch.search.population import SLOTS, member_name, run_population, state_name
 from augsearch.search.protocols import Objective, Space, Split
 from augsearch.search.rundir import RunDir, Store, Trial, proxy_name
 from augsearch.search.study import (
@@ -193,10 +193,10 @@ class SplitWork:
 
     def _files(self) -> set[str]:
         """The files a task may write besides its trials: its split's proxy, or its population's state."""
-        members = [f"-member{i}.pt" for i in range(self.budget.trials)]
         return ({proxy_name(k, suffix) for k in range(len(self.splits)) for suffix in (".json", ".pt")}
-                | {state_name(k, r, suffix) for k in range(len(self.splits)) for r in range(self.budget.repeats)
-                   for suffix in (".json", *members)})
+                | {state_name(k, r, ".json") for k in range(len(self.splits)) for r in range(self.budget.repeats)}
+                | {member_name(k, r, i, slot) for k in range(len(self.splits)) for r in range(self.budget.repeats)
+                   for i in range(self.budget.trials) for slot in SLOTS})
 
     def record(self, item: tuple) -> None:
         """Write one item a worker sent (driver side)."""
