@@ -215,6 +215,10 @@ def test_a_diverged_job_is_named_and_a_comparison_without_arms_says_how_to_go_on
     (out / "arms.json").unlink()  # as a crash between the files left it (now arms.json is written first)
     assert main(["compare", "--resume", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
+    assert "arms.json: edited since this job started (it is gone); put it back, or start anew with another --out" in err
+    (out / "sealed.json").unlink()  # as a comparison begun before the seal
+    assert main(["compare", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
     assert "arms.json: missing, so this comparison cannot continue; start it again with another --out" in err, err
 
 

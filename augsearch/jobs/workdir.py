@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from augsearch.errors import ConfigError, first_line
+from augsearch.errors import ConfigError, PolicyError, first_line
+from augsearch.formats import YAML_SUFFIXES, parse_text, read_text
 
 
 class WorkDir:
@@ -26,6 +27,31 @@ class WorkDir:
 
     config_file = property(lambda self: self.path / "config.yaml")
     lock_file = property(lambda self: self.path / ".lock")
+    sealed_file = property(lambda self: self.path / "sealed.json")
+
+    def seal(self, *paths: Path) -> None:
+        """Record what the files that define this job hold as it starts (its config, its policies), so
+        that a resume refuses files edited since: half a run under one config and half under another
+        measures nothing. Files inside the directory are named relative to it (it may move)."""
+        self.write_json(self.sealed_file, {self._name(p): _content(p) for p in paths})
+
+    def check_sealed(self) -> None:
+        """Refuse, saying what changed, to continue from a file edited since :meth:`seal`."""
+        if not self.sealed_file.exists():
+            return  # a job begun before augsearch sealed its files
+        for name, then in self.read_json(self.sealed_file).items():
+            path = self.path / name if not Path(name).is_absolute() else Path(name)
+            now = _content(path)
+            if now != then:
+                raise ConfigError(f"{path}: edited since this job started ({_changes(then, now)}); put it back, "
+                                  "or start anew with another --out")
+
+    def _name(self, path: Path) -> str:
+        path = Path(path).resolve()
+        try:
+            return str(path.relative_to(self.path.resolve()))
+        except ValueError:
+            return str(path)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -95,6 +121,27 @@ class WorkDir:
             os.write(fd, (line + "\n").encode())
         finally:
             os.close(fd)
+
+
+def _content(path: Path) -> Any:
+    """A YAML or JSON file's data (so that layout and comments may change), ``None`` when it is gone."""
+    try:
+        data = parse_text(read_text(path), file=str(path), yaml_syntax=path.suffix.lower() in YAML_SUFFIXES)
+        return {"data": json.loads(json.dumps(data, default=str))}  # as the seal reads back (dates as text)
+    except PolicyError as err:
+        return None if not path.exists() else {"unreadable": first_line(err)}
+
+
+def _changes(then: Any, now: Any) -> str:
+    """What differs, field by field where both are mappings: ``epochs: 4 -> 7``."""
+    if now is None:
+        return "it is gone"
+    old, new = then.get("data"), now.get("data")
+    if isinstance(old, dict) and isinstance(new, dict):
+        fields = [f"{k}: {old.get(k, '(none)')!s:.40} -> {new.get(k, '(none)')!s:.40}"
+                  for k in sorted(set(old) | set(new), key=str) if old.get(k) != new.get(k)]
+        return ", ".join(fields[:4]) + (f" and {len(fields) - 4} more" if len(fields) > 4 else "")
+    return "its content differs"
 
 
 def complete_lines(path: Path) -> list[bytes]:

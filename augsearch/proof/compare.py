@@ -37,7 +37,7 @@ from augsearch.registry import Registry, build
 from augsearch.search.config import RunConfig, load_run_config
 from augsearch.search.run import held_out
 from augsearch.search.spaces import SPACES
-from augsearch.specs import load_policy
+from augsearch.specs import POLICY_SUFFIXES, load_policy
 
 
 @dataclass(frozen=True)
@@ -302,6 +302,7 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
         folder.load_config()  # refuse a directory that holds no comparison before locking (and creating) it
     with folder.locked():
         if resume:
+            folder.check_sealed()
             cfg = folder.load_config()
             drop_torn_tail(folder.results_file)
         elif folder.config_file.exists():
@@ -315,6 +316,8 @@ def compare(cfg: CompareConfig, *, resume: bool = False, quiet: bool = True) -> 
             # the arms first: a config.yaml marks a comparison that --resume can continue
             folder.write_json(folder.arms_file, {"arms": [dataclasses.asdict(a) for a in arms], "skipped": skipped})
             folder.config_file.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+            folder.seal(folder.config_file, folder.arms_file,
+                        *sorted({Path(a.policy) for a in arms if Path(a.policy).suffix.lower() in POLICY_SUFFIXES}))
         seeds = [cfg.seed + i for i in range(cfg.seeds)]
         jobs = tuple((a, s) for s in seeds for a in range(len(arms)))
         done = {(r["arm"], r["seed"]) for r in folder.results()}

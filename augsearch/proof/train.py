@@ -139,6 +139,7 @@ def run_training(cfg: TrainConfig, *, policy: PolicyData | None = None, resume: 
     run = TrainDir(cfg.out)
     with run.locked(), _threads_restored():
         if resume:
+            run.check_sealed()
             cfg = run.load_config()
             if run.result_file.exists():
                 return run.read_json(run.result_file)
@@ -160,6 +161,7 @@ def run_training(cfg: TrainConfig, *, policy: PolicyData | None = None, resume: 
             run.config_file.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
             if policy is not None:
                 policy.save(run.policy_file)
+            run.seal(run.config_file, *[run.policy_file] * (policy is not None))
             run.write_json(run.holdout_file, data.holdout)
         threads = cfg.threads or len(os.sched_getaffinity(0))
         torch.set_num_threads(threads)

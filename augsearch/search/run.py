@@ -39,6 +39,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
         load_run_config(run.path)  # refuse a directory that holds no run before locking (and creating) it
     with run.locked():
         if resume:
+            run.check_sealed()
             cfg = load_run_config(run.path)
             run.drop_torn_tail()
         options = cfg.to_dict()
@@ -53,6 +54,7 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
         space = space.adapt(data)
         if not resume:
             run.create(options)  # only once the data loads, so a fixed command can reuse the same --out
+            run.seal(run.config_file)
             run.write_json(run.holdout_file, parts.holdout)
         elif run.holdout_file.exists() and run.read_json(run.holdout_file) != parts.holdout:
             raise ConfigError(f"{run.holdout_file}: the held-out part recorded there is not the one the data gives "
