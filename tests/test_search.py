@@ -339,3 +339,19 @@ def test_policies_say_whether_an_image_reads_its_batch():
         pass
 
     assert Unknown(convention="autoaugment").reads_batch  # a kind that cannot say is taken to read it
+
+
+def test_start_up_trials_fit_the_trials_and_a_search_that_never_left_them_says_so(tmp_path, capsys):
+    from augsearch.search.config import resolve
+    assert resolve(overrides=dict(trials=8)).startup_trials == 4  # before: 10, so 8 trials were all random
+    assert resolve(overrides=dict(trials=40)).startup_trials == 10
+    assert resolve(overrides=dict(trials=1)).startup_trials == 1
+    assert resolve(overrides=dict(trials=8, startup_trials=0)).startup_trials == 0
+    run = search(tiny(tmp_path, trials=3, startup_trials=5, folds=1, top_n=1), quiet=True)
+    summary = json.loads(run.summary_file.read_text())
+    assert summary["sampled_at_random"] is True and summary["splits"]["0"]["random_mean"] is None
+    assert any("this search sampled at random; lower --startup-trials" in w for w in summary["warnings"])
+    guided = search(tiny(tmp_path / "b", trials=4, folds=1, top_n=1), quiet=True)  # TINY: 2 random, then TPE
+    summary = json.loads(guided.summary_file.read_text())
+    assert summary["sampled_at_random"] is False and summary["splits"]["0"]["random_mean"] is not None
+    assert not any("sampled at random" in w for w in summary["warnings"])

@@ -70,7 +70,8 @@ class RunConfig:
     top_n: int | None = option(None, "N: best candidates kept per search (default 10, at most --trials)")
     num_sub_policies: int = option(5, "sub-policies per candidate", low=1, high=1000)
     num_ops: int = option(2, "ops per sub-policy")
-    startup_trials: int = option(10, "random trials before TPE models")
+    startup_trials: int | None = option(None, "random trials before TPE models (default 10, at most half of "
+                                        "--trials)")
     score: str | None = option(None, "density matching's rule: loss (its default), minus the mean loss (the "
                                 "paper's); best-of-k, accuracy when any of k draws is right (Fast AA's code); "
                                 "accuracy, mean accuracy over draws; train-evaluate: accuracy (its default) or loss",
@@ -137,6 +138,7 @@ def resolve(*, file: str | Path | None = None, overrides: dict[str, Any] | None 
     final_length = trains and cfg.epochs == cfg.compare_epochs
     cfg = dataclasses.replace(
         cfg, folds=cfg.folds or (1 if trains else 2), top_n=cfg.top_n or min(10, cfg.trials),
+        startup_trials=cfg.startup_trials if cfg.startup_trials is not None else min(10, max(1, cfg.trials // 2)),
         grace_epochs=cfg.grace_epochs or (cfg.epochs if final_length else 1))
     cfg = validate(cfg, origin)
     space.runner(build(OBJECTIVES.get(cfg.objective), cfg.to_dict()))  # a space refuses an objective it cannot use

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from augsearch.data import TrainTest, load_train_test, stratified_splits
 from augsearch.errors import ConfigError, first_line
 from augsearch.jobs.engines import ENGINES, Resources
@@ -89,8 +91,10 @@ def search(cfg: RunConfig, *, resume: bool = False, quiet: bool = False, tensorb
                                             f"({run.path.name})")
         policy.save(run.policy_file)
         write_journal(run.path / "optuna.journal", trials, space, options)
+        at_random = (isinstance(space.sampler(seed=cfg.seed, startup_trials=cfg.startup_trials),
+                                optuna.samplers.TPESampler) and cfg.startup_trials >= cfg.trials)
         run.write_json(run.summary_file, _summary(cfg, run, trials, policy, time.perf_counter() - start,
-                                                  classes=len(data.classes)))
+                                                  classes=len(data.classes), at_random=at_random))
     return run
 
 
@@ -151,7 +155,8 @@ def proxy_warnings(clean_accuracy: Mapping[Any, float], chance: float, median_sc
 
 
 def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyData, wall: float, *,
-             classes: int) -> dict[str, Any]:
+             classes: int, at_random: bool = False) -> dict[str, Any]:
+    """``summary.json``. ``at_random``: TPE never left its random start (no kept-versus-random comparison)."""
     ok = [t for t in trials if t.ok]
     records = {k: json.loads(p.read_text()) for k in range(cfg.folds) if (p := run.proxy_metrics(k)).exists()}
     proxies = list(records.values())
@@ -174,7 +179,7 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
         per_split[str(k)] = {
             "best": max(t.score for t in mine),
             "kept_mean": statistics.fmean(best),
-            "random_mean": statistics.fmean(random_trials) if random_trials else None,
+            "random_mean": statistics.fmean(random_trials) if random_trials and not at_random else None,
         }
     evaluated = sum(t.seconds for t in trials)
     inference = sum(t.metrics.get("inference_seconds", 0.0) for t in ok)
@@ -197,5 +202,9 @@ def _summary(cfg: RunConfig, run: RunDir, trials: list[Trial], policy: PolicyDat
         "splits": per_split, "score": cfg.score, "final_kind": policy.kind,
         **({"final_sub_policies": len(policy)} if isinstance(policy, Policy) else {}),
         "policy": str(run.policy_file),
-        "proxy": proxy, "warnings": proxy_warnings(clean, proxy["chance"], median, cfg.score, best_trained=trained),
+        "proxy": proxy, "sampled_at_random": at_random,
+        "warnings": proxy_warnings(clean, proxy["chance"], median, cfg.score, best_trained=trained) + [
+            f"every trial was one of TPE's {cfg.startup_trials} random start-up trials (--startup-trials "
+            f"{cfg.startup_trials}, --trials {cfg.trials}): this search sampled at random; lower --startup-trials "
+            "or raise --trials"] * at_random,
     }
