@@ -14,6 +14,7 @@ from PIL import Image
 
 import augsearch.families  # noqa: F401  (the per-image kinds a recipe may name register themselves)
 from augsearch.bases import BASES
+from augsearch.draws import MAX_ALPHA
 from augsearch.errors import PolicyError
 from augsearch.families import AugMix, Cutout
 from augsearch.formats import FORMAT_VERSION
@@ -100,6 +101,18 @@ class AugmentationRecipe(PolicyData):
     def _mixing(self) -> bool:
         return self.mix is not None and (self.mix["alpha"] > 0 or self.mix["cutmix_alpha"] > 0)
 
+    # -- per epoch: a schedule inside the recipe
+    def set_epoch(self, epoch: int) -> None:
+        """Select the phase of the recipe's schedule in force at ``epoch`` (the trainer calls it)."""
+        if hasattr(self.policy, "set_epoch"):
+            self.policy.set_epoch(epoch)
+
+    def stretch(self, epochs: int) -> AugmentationRecipe:
+        """This recipe for a training of ``epochs`` epochs: its schedule stretched to them."""
+        if not hasattr(self.policy, "stretch"):
+            return self
+        return build_config({**self.to_config(), "policy": self.policy.stretch(epochs).to_config()})
+
     def to_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"augsearch": FORMAT_VERSION, "kind": self.kind}
         config["policy"] = None if self.policy is None else self.policy.to_config()
@@ -156,7 +169,7 @@ def _mix(value: Any) -> dict[str, Any]:
     mix = MIX_FIELDS | _fields(value, "mix", tuple(MIX_FIELDS))
     for key in ("alpha", "cutmix_alpha", "prob", "switch_prob"):
         v = mix[key]
-        high = 1.0 if key in ("prob", "switch_prob") else float("inf")
+        high = 1.0 if key in ("prob", "switch_prob") else MAX_ALPHA
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
             raise PolicyError(f"must be a number in [0, {high:g}]", place=f"mix.{key}", value=v)
         mix[key] = float(v)

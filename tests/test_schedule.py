@@ -420,3 +420,20 @@ def test_show_draws_the_phase_of_an_epoch(tmp_path, capsys):
         assert main(["show", *args, "--dataset", "digits", "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_schedule_inside_a_recipe_is_stretched_and_advances_every_epoch(tmp_path, monkeypatch):
+    from augsearch.recipe import AugmentationRecipe
+    recipe = AugmentationRecipe(policy=load_policy("pba/reduced-cifar10"), base="crop-flip")
+    path = recipe.save(tmp_path / "recipe.yaml")
+    seen = []
+    real = Schedule.set_epoch
+    monkeypatch.setattr(Schedule, "set_epoch", lambda self, epoch: (seen.append((self.epochs, epoch)),
+                                                                     real(self, epoch))[1])
+    augsearch.train(str(path), dataset="digits", subset=100, epochs=3, batch_size=50, out=str(tmp_path / "t"))
+    # before: the recipe had no set_epoch, so its schedule drew from epoch 0's phase all along, unstretched
+    assert seen == [(3, 0), (3, 1), (3, 2)]
+    trained = load_policy(tmp_path / "t" / "policy.yaml")
+    assert trained.kind == "recipe" and trained.policy.epochs == 3 and trained.base == "crop-flip"
+    plain = AugmentationRecipe(base="flip")
+    assert recipe.stretch(200) == recipe and plain.stretch(5) == plain

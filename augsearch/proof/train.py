@@ -34,7 +34,6 @@ from augsearch.options import MAX_IMAGE_SIDE, MAX_SEED, MAX_THREADS, MIN_IMAGE_S
 from augsearch.pipeline import pipeline
 from augsearch.policy import PolicyData
 from augsearch.presets import PRESETS
-from augsearch.schedule import Schedule
 from augsearch.specs import load_policy
 from augsearch.trainer import PRECISIONS, Recipe, evaluate, fit
 
@@ -150,8 +149,8 @@ def run_training(cfg: TrainConfig, *, policy: PolicyData | None = None, resume: 
                               "or choose another --out")
         if policy is None and cfg.policy != NO_POLICY:
             policy = load_policy(cfg.policy)
-        if isinstance(policy, Schedule) and policy.epochs != cfg.epochs:
-            policy = policy.stretch(cfg.epochs)  # as PBA trains with a schedule searched over other epochs
+        if hasattr(policy, "stretch") and getattr(policy, "epochs", None) != cfg.epochs:
+            policy = policy.stretch(cfg.epochs)  # a schedule (alone or in a recipe) searched over other epochs
         base = BASES.get(cfg.base)()
         data = data or load_data(cfg)
         classes = len(data.train.classes)
