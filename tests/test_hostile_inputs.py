@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torchvision import tv_tensors
 
-from augsearch import AugMix, CutMix, Mixup, PolicyError, RandAugment, TrivialAugment, load_policy
+from augsearch import AugMix, CutMix, Cutout, Mixup, PolicyError, RandAugment, TrivialAugment, load_policy
 from augsearch.cli import main
 from augsearch.formats import parse_text
 from augsearch.options import read_file
@@ -124,3 +124,20 @@ def test_a_bound_in_a_config_file_names_the_file_and_the_field(tmp_path, capsys)
     assert main(["run", "-c", str(path)]) == 2
     assert capsys.readouterr().err.strip() == (f"augsearch run: error: {path}: seed must be in "
                                                "[0, 9,223,372,036,854,775,807] (got 100000000000000000000)")
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda: AugMix(width=11), r"width: must be an integer in \[1, 10\] \(got 11\)"),
+    (lambda: AugMix(depth=100), r"depth must be -1 \(1..3 at random\) or an integer 1..10"),
+    (lambda: Cutout(4, holes=1000), r"holes: must be an integer in \[1, 128\] \(got 1000\)"),
+])
+def test_settings_that_make_a_call_absurdly_slow_are_refused(make, expected):
+    with pytest.raises(PolicyError, match=expected):  # before: 58 s for 9 AugMix tiles, 7x slower training
+        make()
+
+
+def test_the_most_cutout_holes_draw_one_batch_as_one_image_at_a_time():
+    policy = Cutout(3, holes=128)
+    one_by_one = [policy.draw((16, 16), generator=torch.Generator().manual_seed(5)) for _ in range(1)]
+    table = policy.draw_batch(1, (16, 16), generator=torch.Generator().manual_seed(5))
+    assert table.plans() == one_by_one and len(one_by_one[0]) == 128
