@@ -268,7 +268,30 @@ def test_compare_says_when_augmentation_does_not_pay_at_its_budget():
     # without a none arm, the best-fitting policy stands for the model
     no_none = [REGIME_ARMS[0], REGIME_ARMS[2]]
     fits = compare_module.summarize(no_none, _results({0: [0.7, 0.7], 1: [0.6, 0.6]}, {0: 0.99, 1: 0.5}), [0, 1])
-    assert fits["warnings"] == [] and fits["policies"][0]["train_acc"] == 0.99
+    assert fits["warnings"][1:] == [] and fits["policies"][0]["train_acc"] == 0.99  # [0]: 2 seeds decide nothing
+
+
+def test_few_seeds_are_said_to_decide_nothing_with_the_seeds_the_spread_needs():
+    arms = REGIME_ARMS[:2]
+    two = compare_module.summarize(arms, _results({0: [0.70, 0.74], 1: [0.69, 0.71]}, {0: 0.99, 1: 0.99}), [0, 1])
+    (diff,) = two["differences"]
+    assert diff["verdict"] == stats.UNCLEAR and diff["std"] == pytest.approx(0.01 * 2 ** 0.5)
+    warning = two["warnings"][0]
+    # the spread of the paired differences is 1.41 points: t(n-1) * 1.41 / sqrt(n) < 1 first at n = 11
+    assert warning.startswith("2 seeds give intervals too wide to decide anything") and "(--seeds 11)" in warning
+    assert diff["seeds_needed"] == 5  # the observed 2-point difference, at that spread
+    one = compare_module.summarize(arms, _results({0: [0.7], 1: [0.6]}, {0: 0.99, 1: 0.99}), [0])
+    assert one["warnings"][0] == "one seed gives no interval, so no verdict: run --seeds 3 or more"
+    three = compare_module.summarize(arms, _results({0: [0.70, 0.74, 0.72], 1: [0.69, 0.71, 0.73]},
+                                                    {0: 0.99, 1: 0.99}), [0, 1, 2])
+    assert not any("seed" in w for w in three["warnings"]) and three["differences"][0]["seeds_needed"] > 3
+    clear = compare_module.summarize(arms, _results({0: [0.74, 0.75, 0.76], 1: [0.72, 0.73, 0.735]},
+                                                    {0: 0.99, 1: 0.99}), [0, 1, 2])
+    assert clear["differences"][0]["verdict"] == stats.BETTER and clear["differences"][0]["seeds_needed"] is None
+    for n, std, diff in ((11, 0.0141, 0.01), (5, 0.0141, 0.02), (3, 0.003, 0.01)):
+        assert stats.seeds_needed(std, diff) == n
+        half = scipy.stats.t.ppf(0.975, n - 1) * std / n ** 0.5
+        assert half < diff <= scipy.stats.t.ppf(0.975, n - 2) * std / (n - 1) ** 0.5
 
 
 def test_file_names_in_the_tables_stay_in_their_cells():

@@ -388,9 +388,31 @@ def summarize(arms: Sequence[Arm], results: Sequence[dict[str, Any]], seeds: Seq
         for i, arm in enumerate(arms):
             if i != tested:
                 diff = stats.paired(by_arm[tested], by_arm[i])
-                differences.append({"versus": arm.name, **diff.to_dict(), "verdict": stats.verdict(diff)})
+                unclear = stats.verdict(diff) == stats.UNCLEAR and diff.std is not None
+                differences.append({"versus": arm.name, **diff.to_dict(), "verdict": stats.verdict(diff),
+                                    "seeds_needed": stats.seeds_needed(diff.std, diff.mean) if unclear else None})
     return {"level": stats.LEVEL, "tested": None if tested is None else arms[tested].name, "policies": rows,
-            "differences": differences, "warnings": regime_warnings(arms, by_arm, rows, budget=budget)}
+            "differences": differences,
+            "warnings": seed_warnings(differences, len(seeds)) + regime_warnings(arms, by_arm, rows, budget=budget)}
+
+
+def seed_warnings(differences: Sequence[dict[str, Any]], seeds: int) -> list[str]:
+    """What too few seeds cannot decide, with the seeds that the observed spread needs: one seed gives
+    no interval; two give Student-t intervals 3x as wide as three seeds' at the same spread."""
+    if not differences or seeds >= 3:
+        return []
+    if seeds == 1:
+        return ["one seed gives no interval, so no verdict: run --seeds 3 or more"]
+    spread = max((d["std"] for d in differences if d["std"] is not None), default=None)
+    needed = None if not spread else stats.seeds_needed(spread, POINT)
+    need = (f"; at the spread seen here (paired differences with a standard deviation up to {100 * spread:.2f} "
+            f"points) a 1-point difference takes {needed} seeds (--seeds {needed})" if needed else "")
+    return [f"2 seeds give intervals too wide to decide anything (Student t with 1 degree of freedom is 12.7, "
+            f"against 4.3 for 3 seeds){need}"]
+
+
+POINT = 0.01
+"""A difference of one percentage point of top-1: the size :func:`seed_warnings` plans seeds for."""
 
 
 UNDERFIT = 0.95
@@ -450,7 +472,8 @@ def markdown(summary: dict[str, Any]) -> str:
                   f"| versus | mean difference | {level}% CI | seeds | verdict |", "|---|---|---|---|---|"]
         for d in summary["differences"]:
             ci = "-" if d["low"] is None else f"{_pct(d['low'])} .. {_pct(d['high'])}"
-            lines.append(f"| {_text(d['versus'])} | {_pct(d['mean'])} | {ci} | {d['n']} | {d['verdict']} |")
+            more = f" (a difference this size needs about {d['seeds_needed']} seeds)" if d.get("seeds_needed") else ""
+            lines.append(f"| {_text(d['versus'])} | {_pct(d['mean'])} | {ci} | {d['n']} | {d['verdict']}{more} |")
     for name, why in summary.get("skipped_controls", {}).items():
         lines.append(f"\nControl {_text(name)} left out: {_text(why)}.")
     for warning in summary.get("warnings", []):

@@ -55,3 +55,15 @@ def verdict(difference: Estimate) -> str:
     if difference.high is not None and difference.high < 0:
         return WORSE
     return UNCLEAR
+
+
+def seeds_needed(std: float, difference: float, *, level: float = LEVEL, most: int = 1000) -> int | None:
+    """The fewest seeds whose interval, at a spread ``std`` of the paired differences, is narrower
+    than ``difference``: what a true difference of that size needs to be told from none (``None``
+    past ``most``, or for no difference at all)."""
+    if difference == 0:
+        return None
+    for n in range(2, most + 1):
+        if scipy_stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n) < abs(difference):
+            return n
+    return None
