@@ -64,7 +64,8 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", help="a policy file, a bundled name or a spec")
-    p.add_argument("--to", required=True, choices=("albumentations", "yaml", "json"))
+    p.add_argument("--to", required=True, choices=("albumentations", "yaml", "json"),
+                   help="albumentations: a pipeline as JSON for A.load; yaml or json: augsearch's policy file")
     p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
 
 

@@ -78,7 +78,8 @@ class RunConfig:
                                 choices=SCORE_RULES)
     draws: int = option(5, "k: augmented draws of D_A per candidate")
     engine: str = option("ray", "where the splits run: Ray Tune or in-process", choices=ENGINES)
-    address: str | None = option(None, "existing Ray cluster: auto or ray://HOST:PORT")
+    address: str | None = option(None, "existing Ray cluster: HOST:PORT (the head's port from `ray start --head`), "
+                                 "auto (the cluster on this machine) or ray://HOST:PORT (Ray Client)")
     cpus_per_trial: float = option(1.0, "CPUs per split task")
     gpus_per_trial: float | None = option(None, "GPUs per split task, fractions allowed (default: 1 when a GPU "
                                            "is present, else 0)")
