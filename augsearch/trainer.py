@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -248,13 +249,22 @@ def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, ema
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
-    except (RuntimeError, KeyError, TypeError, EOFError, OSError) as err:
-        raise ConfigError(f"{path}: cannot resume from this checkpoint ({first_line(err)}); delete it to "
+        torch.set_rng_state(state["rng"].cpu())
+        if state["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+        return list(state["history"])
+    except UNLOADABLE as err:
+        raise ConfigError(f"{path}: cannot resume from this checkpoint ({unloadable(err)}); delete it to "
                           "start the training over") from None
-    torch.set_rng_state(state["rng"].cpu())
-    if state["cuda_rng"] is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-    return list(state["history"])
+
+
+UNLOADABLE = (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError, AttributeError, EOFError, OSError)
+"""What loading a damaged or foreign weights file raises (``weights_only``: it never runs code)."""
+
+
+def unloadable(err: BaseException) -> str:
+    """Why a weights file did not load, in one line, without torch's advice to load it unsafely."""
+    return "not a file of torch weights" if isinstance(err, pickle.UnpicklingError) else first_line(err)
 
 
 def train_proxy(

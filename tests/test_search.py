@@ -355,3 +355,35 @@ def test_start_up_trials_fit_the_trials_and_a_search_that_never_left_them_says_s
     summary = json.loads(guided.summary_file.read_text())
     assert summary["sampled_at_random"] is False and summary["splits"]["0"]["random_mean"] is not None
     assert not any("sampled at random" in w for w in summary["warnings"])
+
+
+def test_tampered_weights_are_one_line_that_never_advises_loading_them_unsafely(tmp_path, capsys):
+    run = search(tiny(tmp_path, folds=1, trials=4, top_n=1), quiet=True)
+    lines = run.trials_file.read_text().splitlines(keepends=True)
+    run.trials_file.write_text("".join(lines[:2]))
+    run.policy_file.unlink()
+    proxy = run.proxy_weights(0)
+    proxy.write_bytes(b"not weights at all")
+    assert main(["run", "--resume", str(run.path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    # before: a torch.load traceback that suggested weights_only=False, which runs a file's code
+    assert ("proxies/split0.pt: not this run's proxy weights (not a file of torch weights); delete it to train the "
+            "proxy again") in err and "weights_only" not in err and len(err.strip().splitlines()) == 1
+    proxy.unlink()
+    assert main(["run", "--resume", str(run.path), "--quiet"]) == 0
+    assert len(run.trials()) == 4
+
+
+def test_a_tampered_checkpoint_is_one_line(tmp_path):
+    from augsearch.trainer import _restore
+    path = tmp_path / "checkpoint.pt"
+    for content in (b"garbage", b""):
+        path.write_bytes(content)
+        model = torch.nn.Linear(2, 2)
+        with pytest.raises(ConfigError, match=r"checkpoint\.pt: cannot resume from this checkpoint \((not a file of "
+                                              r"torch weights|.*)\); delete it") as info:
+            _restore(path, model, torch.optim.SGD(model.parameters(), lr=0.1), None, torch.device("cpu"))
+        assert "weights_only" not in str(info.value)
+    torch.save({"model": {}}, path)  # a weights file, but not a checkpoint
+    with pytest.raises(ConfigError, match="cannot resume from this checkpoint"):
+        _restore(path, model, torch.optim.SGD(model.parameters(), lr=0.1), None, torch.device("cpu"))

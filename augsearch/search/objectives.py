@@ -18,13 +18,14 @@ from typing import ClassVar
 import torch
 
 from augsearch.data import ImageSet
+from augsearch.errors import ConfigError
 from augsearch.models import build_model
 from augsearch.policy import Augment, PolicyData, augmented_draws
 from augsearch.registry import Registry
 from augsearch.search.protocols import Objective, Report, Scorer, Split
 from augsearch.search.rundir import Store, proxy_name
 from augsearch.search.trained import train_evaluate
-from augsearch.trainer import evaluate, train_proxy
+from augsearch.trainer import UNLOADABLE, evaluate, train_proxy, unloadable
 
 OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective")
 """Objective factories; their keyword-only arguments are the run options they take."""
@@ -59,8 +60,11 @@ class ProxyRecipe:
         model = build_model(self.model, num_classes=len(data.classes), image_size=data.images.shape[-1], seed=seed)
         weights = store.read_bytes(proxy_name(split.index, ".pt"))
         if weights is not None:
-            buffer = io.BytesIO(weights)
-            model.load_state_dict(torch.load(buffer, weights_only=True, map_location="cpu"))
+            try:
+                model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu"))
+            except UNLOADABLE as err:
+                raise ConfigError(f"{proxy_name(split.index, '.pt')}: not this run's proxy weights "
+                                  f"({unloadable(err)}); delete it to train the proxy again") from None
             return model.to(device)
         start = time.perf_counter()
         epochs = train_proxy(model, data, epochs=self.epochs, batch_size=min(self.batch_size, len(data)),
