@@ -15,11 +15,17 @@ from augsearch.proof.compare import CompareWork
 
 
 def _crash_after_one_epoch(monkeypatch):
+    """Make each training stop with Ctrl-C once its next epoch is recorded."""
     real = trainer_module.fit
 
     def crashing(*args, **kwargs):
-        kwargs["on_epoch"] = lambda metrics: (_ for _ in ()).throw(KeyboardInterrupt())
-        return real(*args, **kwargs)
+        record = kwargs["on_epoch"]
+
+        def stop(metrics):
+            record(metrics)
+            raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "on_epoch": stop})
 
     monkeypatch.setattr(train_module, "fit", crashing)
     return real
@@ -87,3 +93,20 @@ def test_a_sealed_file_that_is_gone_or_unreadable_says_so(tmp_path):
     outside.unlink()
     with pytest.raises(Exception, match=r"edited since this job started \(it is gone\)"):
         folder.check_sealed()
+
+
+def test_a_torn_epoch_line_is_set_aside_when_a_training_resumes(tmp_path, monkeypatch, capsys):
+    import json
+    out = tmp_path / "t"
+    real = _crash_after_one_epoch(monkeypatch)
+    assert main(["train", "none", "--subset", "150", "--epochs", "3", "--out", str(out), "--quiet"]) == 130
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2, "lo')  # a write the crash cut short
+    assert main(["train", "--resume", str(out), "--quiet"]) == 130  # one more epoch, then the next crash
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    # before: the torn bytes stayed mid-file, glued to the next epoch's line, until the run finished
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert (out / "metrics.jsonl.torn").read_text() == '{"epoch": 2, "lo\n'
+    monkeypatch.setattr(train_module, "fit", real)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]

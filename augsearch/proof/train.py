@@ -27,7 +27,7 @@ from augsearch import options, presets
 from augsearch.bases import BASES
 from augsearch.data import DATASETS, TrainTest, load_train_test
 from augsearch.errors import ConfigError
-from augsearch.jobs.workdir import WorkDir
+from augsearch.jobs.workdir import WorkDir, drop_torn_tail
 from augsearch.loggers import Scalars
 from augsearch.models import MODELS, build_model
 from augsearch.options import MAX_IMAGE_SIDE, MAX_SEED, MAX_THREADS, MIN_IMAGE_SIDE, option
@@ -142,6 +142,7 @@ def run_training(cfg: TrainConfig, *, policy: PolicyData | None = None, resume: 
             cfg = run.load_config()
             if run.result_file.exists():
                 return run.read_json(run.result_file)
+            drop_torn_tail(run.epochs_file)  # so the epochs to come start on lines of their own
             if run.policy_file.exists():
                 policy = load_policy(str(run.policy_file))
         elif run.config_file.exists():
