@@ -1,7 +1,9 @@
-"""The README's "Use the found policy" snippets run as written: each block marked ``<!-- tested -->``
-runs in a fresh interpreter, in a directory holding a small generated image folder (``data/train``,
-``data/val``: mixed sizes and modes) and ``runs/my-search/policy.yaml``, offline. A ``print(...)``
-line's trailing comment is the output it must print (``...`` at its end: a prefix of it)."""
+"""The Python blocks of the README and docs/ run as written: every block is marked, either
+``<!-- tested -->`` (it runs, in a fresh interpreter, in a directory holding a small generated image
+folder (``data/train``, ``data/val``: mixed sizes and modes), ``cat.jpg`` and
+``runs/my-search/policy.yaml``, offline) or ``<!-- fragment: why -->`` (a part of a larger
+program, which does not claim to run). A ``print(...)`` line's trailing comment is the output it
+must print (``...`` at its end: a prefix of it)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from PIL import Image
 
 import augsearch
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 SECTION = "## Use the found policy"
 MARK = "<!-- tested -->"
+FRAGMENT = "<!-- fragment: "
 
 
 def section() -> str:
@@ -46,6 +51,27 @@ def test_every_python_block_of_the_section_is_tested():
     assert all(expected_output(block) for block in blocks)
 
 
+def python_blocks() -> list[tuple[str, str, str]]:
+    """(where, its mark, its code) of every Python block of the README and docs/."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        blocks = re.finditer(r"(?:^(<!--[^\n]*-->)\n)?^```python\n(.*?)\n```", text, flags=re.DOTALL | re.MULTILINE)
+        for match in blocks:
+            line = text.count("\n", 0, match.start(2))
+            found.append((f"{page.name}:{line}", match.group(1) or "", match.group(2)))
+    return found
+
+
+TESTED = [(where, code) for where, mark, code in python_blocks() if mark == MARK]
+
+
+def test_every_python_block_says_whether_it_runs():
+    unmarked = [where for where, mark, _ in python_blocks() if mark != MARK and not mark.startswith(FRAGMENT)]
+    assert unmarked == [], "mark these <!-- tested --> (and make them run) or <!-- fragment: why -->"
+    assert len(TESTED) >= 9
+
+
 def test_expected_output_is_read_from_print_comments():
     assert expected_output("x = 1  # not printed\nprint(x)  # 1\n    print(y)  # Policy(a, ...") == ["1", "Policy(a,"]
 
@@ -64,12 +90,12 @@ def workdir(tmp_path_factory) -> Path:
                 pixels = rng.integers(0, 256, (24 + 3 * i, 40 - i, 3), dtype=np.uint8)
                 Image.fromarray(pixels).convert(modes[i % len(modes)]).save(folder / f"{i}.png")
     augsearch.load_policy("fast-aa/reduced-cifar10").save(root / "runs" / "my-search" / "policy.yaml")
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(root / "cat.jpg")
     return root
 
 
-@pytest.mark.parametrize("index", range(4), ids=["torchvision", "timm", "lightning", "datasets"])
-def test_the_snippet_runs_as_written(index, workdir):
-    block = marked_blocks()[index]
+@pytest.mark.parametrize("block", [code for _, code in TESTED], ids=[where for where, _ in TESTED])
+def test_the_block_runs_as_written(block, workdir):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HOME": str(workdir / "hf"),
            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     done = subprocess.run([sys.executable, "-c", block], cwd=workdir, env=env, capture_output=True, text=True,
