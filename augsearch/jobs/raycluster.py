@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,8 +46,10 @@ def connected(address: str | None, *, object_store_memory: int) -> Iterator[None
 @contextmanager
 def _reaped() -> Iterator[str]:
     """A new folder for a local cluster's files; the processes that hold a file there are killed
-    when this block ends or this process dies, whichever comes first."""
+    when this block ends or this process dies, whichever comes first. The folder goes with them
+    when the block ends without an error (Ctrl-C included), and stays, with Ray's logs, after one."""
     folder = f"{RAY_TEMP_DIR}/{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    failed = True
     if not os.path.isdir("/proc"):  # the reaper finds the processes there (Linux); elsewhere Ray's own ties
         yield folder
         return
@@ -54,10 +57,16 @@ def _reaped() -> Iterator[str]:
                               stdin=subprocess.PIPE, start_new_session=True)
     try:
         yield folder
+        failed = False
+    except KeyboardInterrupt:
+        failed = False
+        raise
     finally:
         reaper.stdin.close()  # the same end of file the kernel gives the reaper when this process dies
         with suppress(subprocess.TimeoutExpired):  # it takes well under a second; a run's end never hangs on it
             reaper.wait(timeout=10)
+        if not failed:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def reap(folder: str, session: int) -> None:
