@@ -246,7 +246,8 @@ def test_cli_run_with_config_file_and_overrides(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--trials", "0"], "trials must be at least 1"),
+    (["--trials", "0"], "trials (--trials) must be at least 1"),
+    (["--trials", "8", "--top-n", "20"], "top_n (--top-n) must be at most trials (8) (got 20)"),
     (["--score", "median"], "unknown score rule 'median'; known: best-of-k, accuracy, loss"),
     (["--space", "nope"], "unknown search space"),
     (["--dataset", "folder:/no/such/dir"], "/no/such/dir"),

@@ -98,7 +98,8 @@ def validate(cfg: RunConfig, origin: str = "config") -> RunConfig:
     """Range checks that the types cannot express."""
     def need(ok: bool, name: str, what: str) -> None:
         if not ok:
-            raise ConfigError(f"{origin}: {name} must be {what} (got {getattr(cfg, name)!r})")
+            flag = "--" + name.replace("_", "-")  # the field in a file, the flag on the command line
+            raise ConfigError(f"{origin}: {name} ({flag}) must be {what} (got {getattr(cfg, name)!r})")
 
     for name in ("epochs", "batch_size", "folds", "trials", "repeats", "top_n",
                  "num_ops", "draws", "compare_epochs", "seeds"):
