@@ -134,8 +134,8 @@ def _content(path: Path) -> Any:
 
 def _changes(then: Any, now: Any) -> str:
     """What differs, field by field where both are mappings: ``epochs: 4 -> 7``."""
-    if now is None:
-        return "it is gone"
+    if now is None or then is None:
+        return "it is gone" if now is None else "it was not there"
     old, new = then.get("data"), now.get("data")
     if isinstance(old, dict) and isinstance(new, dict):
         fields = [f"{k}: {old.get(k, '(none)')!s:.40} -> {new.get(k, '(none)')!s:.40}"
