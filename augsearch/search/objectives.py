@@ -61,7 +61,8 @@ class ProxyRecipe:
         weights = store.read_bytes(proxy_name(split.index, ".pt"))
         if weights is not None:
             try:
-                model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu"))
+                buffer = io.BytesIO(weights)
+                model.load_state_dict(torch.load(buffer, weights_only=True, map_location="cpu"))
             except UNLOADABLE as err:
                 raise ConfigError(f"{proxy_name(split.index, '.pt')}: not this run's proxy weights "
                                   f"({unloadable(err)}); delete it to train the proxy again") from None
